@@ -1,0 +1,1 @@
+"""modelops modelops layer."""

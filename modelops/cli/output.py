@@ -1,0 +1,58 @@
+"""Rendering command results: JSON for machines, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+Cell = str | int | float | bool | None | datetime | Enum
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: object) -> None:
+    """Write `data` as JSON on stdout (pydantic models and datetimes included)."""
+    print(json.dumps(_jsonable(data), indent=2, sort_keys=False, default=str))
+
+
+def _jsonable(data: object) -> object:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list | tuple):
+        return [_jsonable(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _jsonable(value) for key, value in data.items()}
+    return data
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row))
+    if not rows:
+        stdout.print(f"{title}: none")
+        return
+    stdout.print(table)
+
+
+def _cell(value: Cell) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(value, Enum):
+        return str(value.value)
+    return str(value)
+
+
+def say(message: str) -> None:
+    stdout.print(message)

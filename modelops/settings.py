@@ -1,0 +1,102 @@
+"""Runtime settings: the one place that reads MODELOPS_* environment variables.
+
+Built in entry points only (`Settings()` in the CLI, `create_app(settings)` in
+the gateway), never at import time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATA_DIR = Path(".modelops")
+SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
+
+
+class Settings(BaseSettings):
+    """modelops configuration, validated when built so a bad value fails at start."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELOPS_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite under the data dir.",
+    )
+    catalog_dir: Path = Path("catalog")
+    team: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated urlsafe-base64 32-byte keys, newest first; "
+        "optionally 'v2:<key>,v1:<key>' to name versions.",
+    )
+    data_dir: Path = DEFAULT_DATA_DIR
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(
+                f"is not a database URL ({exc}); expected e.g. "
+                "postgresql+psycopg://user@host:5432/db or sqlite:///path.db"
+            ) from None
+        if url.drivername not in SUPPORTED_DRIVERS:
+            raise ValueError(
+                f"driver {url.drivername!r} is not supported; use one of: "
+                + ", ".join(SUPPORTED_DRIVERS)
+            )
+        return value
+
+    @field_validator("master_key")
+    @classmethod
+    def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        for version, key in parse_master_keys(value.get_secret_value()):
+            if len(key) != 32:
+                raise ValueError(
+                    f"key {version} decodes to {len(key)} bytes; each master key must be "
+                    "32 random bytes in urlsafe base64 (make one with `modelops keys new-master`)"
+                )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'modelops.db').resolve()}"
+
+
+def parse_master_keys(raw: str) -> list[tuple[str, bytes]]:
+    """Parse `MODELOPS_MASTER_KEY` into (version, 32-byte key) pairs, newest first.
+
+    Entries are `version:key` or a bare key; bare keys are numbered so that the
+    first entry is the newest (`v<N>` … `v1`).
+    """
+    entries = [item.strip() for item in raw.split(",") if item.strip()]
+    parsed: list[tuple[str, bytes]] = []
+    for position, entry in enumerate(entries):
+        version, sep, encoded = entry.partition(":")
+        if not sep:
+            version, encoded = f"v{len(entries) - position}", entry
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise ValueError(
+                f"key {version} is not urlsafe base64; make one with `modelops keys new-master`"
+            ) from None
+        parsed.append((version, key))
+    versions = [version for version, _ in parsed]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"master key versions repeat: {', '.join(versions)}")
+    return parsed

@@ -1,0 +1,125 @@
+"""Approval requests and reviewers' decisions, scoped to one team."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from registry.db import utcnow
+from registry.domain import Approval, ApprovalDecision, ApprovalStatus, StagePolicy, Team
+from registry.errors import ConflictError, NotFoundError
+from registry.stages import Stage
+from registry.tables import ApprovalDecisionRow, ApprovalRow, ModelRow, ModelVersionRow
+
+
+class ApprovalRepository:
+    """Never commits: the caller owns the transaction."""
+
+    def __init__(self, session: Session, team: Team) -> None:
+        self._session = session
+        self._team = team
+
+    def open(
+        self,
+        version: ModelVersionRow,
+        *,
+        target: Stage,
+        requester: str,
+        policy: StagePolicy,
+        expires_at: datetime | None = None,
+    ) -> Approval:
+        row = ApprovalRow(
+            team_id=self._team.id,
+            model_id=version.model_id,
+            version_id=version.id,
+            target_stage=target.value,
+            requester=requester,
+            approvers=list(policy.approvers),
+            min_approvals=policy.min_approvals,
+            four_eyes=policy.four_eyes,
+            status=ApprovalStatus.PENDING.value,
+            expires_at=expires_at,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return self.get(row.id)
+
+    def attach_flow_run(self, approval_id: int, flow_run_id: str) -> None:
+        self._row(approval_id).flow_run_id = flow_run_id
+
+    def get(self, approval_id: int) -> Approval:
+        return self._to_approval(self._row(approval_id))
+
+    def all(self, *, status: ApprovalStatus | None = None) -> list[Approval]:
+        query = select(ApprovalRow).where(ApprovalRow.team_id == self._team.id)
+        if status is not None:
+            query = query.where(ApprovalRow.status == status.value)
+        return [
+            self._to_approval(row) for row in self._session.scalars(query.order_by(ApprovalRow.id))
+        ]
+
+    def record_decision(
+        self, approval_id: int, *, reviewer: str, decision: ApprovalStatus, comment: str
+    ) -> None:
+        self._row(approval_id)  # scope check
+        self._session.add(
+            ApprovalDecisionRow(
+                approval_id=approval_id, reviewer=reviewer, decision=decision.value, comment=comment
+            )
+        )
+
+    def settle(self, approval_id: int, status: ApprovalStatus) -> None:
+        """Move a pending approval to a final status (compare-and-set on `pending`)."""
+        moved = self._session.execute(
+            update(ApprovalRow)
+            .where(
+                ApprovalRow.id == approval_id,
+                ApprovalRow.team_id == self._team.id,
+                ApprovalRow.status == ApprovalStatus.PENDING.value,
+            )
+            .values(status=status.value, decided_at=utcnow())
+            .returning(ApprovalRow.id)
+        ).first()
+        if moved is None:
+            raise ConflictError(f"approval {approval_id} is no longer pending")
+
+    def _row(self, approval_id: int) -> ApprovalRow:
+        row = self._session.get(ApprovalRow, approval_id)
+        if row is None or row.team_id != self._team.id:
+            raise NotFoundError(f"no approval {approval_id} in team {self._team.name!r}")
+        return row
+
+    def _to_approval(self, row: ApprovalRow) -> Approval:
+        version = self._session.get(ModelVersionRow, row.version_id)
+        model = self._session.get(ModelRow, row.model_id)
+        decisions = self._session.scalars(
+            select(ApprovalDecisionRow)
+            .where(ApprovalDecisionRow.approval_id == row.id)
+            .order_by(ApprovalDecisionRow.id)
+        )
+        return Approval(
+            id=row.id,
+            model=model.name if model else "?",
+            version=version.version if version else 0,
+            target_stage=Stage(row.target_stage),
+            requester=row.requester,
+            approvers=list(row.approvers),
+            min_approvals=row.min_approvals,
+            four_eyes=row.four_eyes,
+            status=ApprovalStatus(row.status),
+            flow_run_id=row.flow_run_id,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            decided_at=row.decided_at,
+            decisions=[
+                ApprovalDecision(
+                    reviewer=d.reviewer,
+                    decision=ApprovalStatus(d.decision),
+                    comment=d.comment,
+                    at=d.at,
+                )
+                for d in decisions
+            ],
+        )
