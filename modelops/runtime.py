@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from modelops.settings import Settings
 from registry.db import make_engine, make_session_factory
 from registry.domain import Team
+from registry.errors import NotFoundError
 from registry.schema import ensure_current
 from registry.teams import TeamRepository
 
@@ -36,6 +37,15 @@ class Runtime:
     def team(self, session: Session, *, create: bool = False) -> Team | None:
         teams = TeamRepository(session)
         return teams.ensure(self.settings.team) if create else teams.find(self.settings.team)
+
+    def require_team(self, session: Session) -> Team:
+        team = self.team(session)
+        if team is None:
+            raise NotFoundError(
+                f"team {self.settings.team!r} has no models yet; "
+                "check MODELOPS_TEAM or run `modelops catalog sync`"
+            )
+        return team
 
     def close(self) -> None:
         self.engine.dispose()

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; empty means SQLite under the data dir.",
     )
     catalog_dir: Path = Path("catalog")
-    team: str = Field(default="default", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    team: str = Field(
+        default="default", min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$"
+    )
     master_key: SecretStr | None = Field(
         default=None,
         description="Comma-separated urlsafe-base64 32-byte keys, newest first; "

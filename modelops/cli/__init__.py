@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
+# typer vendors click; its exception classes live here.
+from typer._click.exceptions import ClickException, UsageError
 from pydantic import ValidationError
 
-from modelops.cli import catalog_cmd, db_cmd, demo_cmd, models_cmd
-from modelops.cli.errors import BAD_INPUT, FAILURE, CliError, describe_validation_error, exit_code_for
+from modelops.cli import catalog_cmd, db_cmd, demo_cmd, keys_cmd, models_cmd, providers_cmd
+from modelops.cli.errors import (
+    BAD_INPUT,
+    FAILURE,
+    CliError,
+    describe_validation_error,
+    exit_code_for,
+)
 from modelops.cli.output import stderr
 from registry.errors import RegistryError
 
@@ -24,6 +31,8 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(models_cmd.app, name="models")
+app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(providers_cmd.app, name="providers")
 app.command("demo")(demo_cmd.demo)
 
 
@@ -32,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="modelops", standalone_mode=False)
-    except click.UsageError as exc:
+    except UsageError as exc:
         exc.show()
         return _exit(BAD_INPUT)
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return _exit(exc.exit_code)
-    except click.Abort:
+    except typer.Abort:
         stderr.print("aborted")
         return _exit(FAILURE)
     except CliError as exc:
