@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.db import make_engine, make_session_factory
@@ -132,7 +133,7 @@ def test_the_database_refuses_a_second_production_version(session: Session) -> N
         first, second = add_version(session, team), add_version(session, team)
         advance(session, team, first, Stage.PRODUCTION)
     # Bypass the service: the partial unique index alone must hold the line.
-    with pytest.raises(Exception, match="(?i)unique"), session.begin():
+    with pytest.raises(IntegrityError, match=r"(?i)unique"), session.begin():
         row = session.scalar(select(ModelVersionRow).where(ModelVersionRow.version == second))
         assert row is not None
         row.stage = Stage.PRODUCTION.value
