@@ -1,37 +1,38 @@
-"""Wiring for entry points: settings → engine → sessions, with the schema checked."""
+"""Wiring for entry points: settings → database, with the schema checked."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelops.settings import Settings
-from registry.db import make_engine, make_session_factory
+from registry.database import Database, require_team
 from registry.domain import Team
-from registry.errors import NotFoundError
-from registry.schema import ensure_current
 from registry.teams import TeamRepository
 
 
 @dataclass
 class Runtime:
-    """What a command needs: settings, an engine and a session factory."""
+    """What a command needs: settings and the database they name."""
 
     settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session] = field(init=False)
+    database: Database
 
-    def __post_init__(self) -> None:
-        self.sessions = make_session_factory(self.engine)
+    @property
+    def engine(self) -> Engine:
+        return self.database.engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.database.sessions
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One unit of work: commits on success, rolls back on any error."""
-        with self.sessions() as session, session.begin():
+        with self.database.transaction() as session:
             yield session
 
     def team(self, session: Session, *, create: bool = False) -> Team | None:
@@ -39,22 +40,14 @@ class Runtime:
         return teams.ensure(self.settings.team) if create else teams.find(self.settings.team)
 
     def require_team(self, session: Session) -> Team:
-        team = self.team(session)
-        if team is None:
-            raise NotFoundError(
-                f"team {self.settings.team!r} has no models yet; "
-                "check MODELOPS_TEAM or run `modelops catalog sync`"
-            )
-        return team
+        return require_team(session, self.settings.team)
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.database.close()
 
 
 def open_runtime(settings: Settings, *, check_schema: bool = True) -> Runtime:
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
-    if check_schema:
-        ensure_current(engine)
-    return Runtime(settings=settings, engine=engine)
+    database = Database.open(settings.resolved_database_url, check_schema=check_schema)
+    return Runtime(settings=settings, database=database)

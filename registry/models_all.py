@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from registry import tables
+from registry import evaluations, finetune_jobs, tables
+from registry.keys import tables as key_tables
 
-__all__ = ["tables"]
+__all__ = ["evaluations", "finetune_jobs", "key_tables", "tables"]

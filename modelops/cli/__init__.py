@@ -6,9 +6,10 @@ import os
 import sys
 
 import typer
+from pydantic import ValidationError
+
 # typer vendors click; its exception classes live here.
 from typer._click.exceptions import ClickException, UsageError
-from pydantic import ValidationError
 
 from modelops.cli import catalog_cmd, db_cmd, demo_cmd, keys_cmd, models_cmd, providers_cmd
 from modelops.cli.errors import (

@@ -33,7 +33,9 @@ def test_versions_json_lists_version_and_stage(cli: Cli, env: dict[str, str]) ->
     ]
 
 
-def test_stage_then_history_at_reports_the_production_version(cli: Cli, env: dict[str, str]) -> None:
+def test_stage_then_history_at_reports_the_production_version(
+    cli: Cli, env: dict[str, str]
+) -> None:
     before = datetime.now(UTC).isoformat()
     moved = cli(
         "models", "stage", "support-intent", "2", "production",
@@ -44,9 +46,12 @@ def test_stage_then_history_at_reports_the_production_version(cli: Cli, env: dic
     now = datetime.now(UTC).isoformat()
     then = json.loads(cli("models", "history", "support-intent", "--at", before, "--json").out)
     assert then["production"] is None
-    assert json.loads(cli("models", "history", "support-intent", "--at", now, "--json").out)[
-        "production"
-    ] == 2
+    assert (
+        json.loads(cli("models", "history", "support-intent", "--at", now, "--json").out)[
+            "production"
+        ]
+        == 2
+    )
 
 
 def test_rollback_via_cli_restores_the_previous_version(cli: Cli, env: dict[str, str]) -> None:

@@ -46,7 +46,9 @@ def add_version(session: Session, team: Team, model: str = "support-intent") -> 
     return register_version(session, team, new).version
 
 
-def advance(session: Session, team: Team, version: int, to: Stage, model: str = "support-intent") -> None:
+def advance(
+    session: Session, team: Team, version: int, to: Stage, model: str = "support-intent"
+) -> None:
     """Walk a development version forward through the pipeline up to `to`."""
     for stage in PIPELINE:
         request = TransitionRequest(

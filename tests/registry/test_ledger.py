@@ -42,7 +42,11 @@ def test_production_at_any_instant_across_promote_promote_rollback(session: Sess
     during_v1 = _instant()
     with session.begin():
         request = TransitionRequest(
-            model="support-intent", version=v2, target=Stage.PRODUCTION, actor="ann", reason="better"
+            model="support-intent",
+            version=v2,
+            target=Stage.PRODUCTION,
+            actor="ann",
+            reason="better",
         )
         transition_stage(session, team, request)
     during_v2 = _instant()
@@ -68,10 +72,14 @@ def test_rollback_restores_the_last_good_version_and_skips_rolled_back_ones(
         for version in (v1, v2, v3):
             advance(session, team, version, Stage.PRODUCTION)
     with session.begin():
-        result = rollback(session, team, RollbackRequest(model="support-intent", actor="a", reason="r"))
+        result = rollback(
+            session, team, RollbackRequest(model="support-intent", actor="a", reason="r")
+        )
     assert (result.replaced, result.version.version) == (v3, v2)
     with session.begin():
-        result = rollback(session, team, RollbackRequest(model="support-intent", actor="a", reason="r"))
+        result = rollback(
+            session, team, RollbackRequest(model="support-intent", actor="a", reason="r")
+        )
     # v3 was rolled back from, so it is not "good": the next rollback goes to v1.
     assert (result.replaced, result.version.version) == (v2, v1)
     stages = {v.version: v.stage for v in ModelRepository(session, team).versions("support-intent")}

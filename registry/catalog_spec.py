@@ -1,0 +1,229 @@
+"""The catalog file format: pydantic models of `providers/*.yaml` and `models/*.yaml`.
+
+Every model forbids unknown keys, so a typo'd key is reported by name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+)
+
+from registry.stages import Stage
+
+CATEGORIES: tuple[str, ...] = (
+    "chat",
+    "classification",
+    "text-to-image",
+    "image-to-image",
+    "text-to-video",
+    "image-to-video",
+    "audio-to-video",
+    "storyboard-to-video",
+    "text-to-music",
+    "speech-to-text",
+    "text-to-speech",
+)
+PROVIDER_KINDS: tuple[str, ...] = ("local", "openai", "anthropic", "asyncgen")
+ROLLOUT_STRATEGIES: tuple[str, ...] = ("direct", "rolling", "canary", "blue-green")
+POLICY_STAGES: tuple[str, ...] = (Stage.TESTING.value, Stage.STAGING.value, Stage.PRODUCTION.value)
+
+
+def did_you_mean(value: str, choices: Sequence[str]) -> str:
+    """` (did you mean 'x'?)` for a near miss among `choices`, else nothing."""
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _one_of(what: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            hint = did_you_mean(value, allowed)
+            raise ValueError(
+                f"{value!r} is not a known {what}{hint}; allowed: {', '.join(allowed)}"
+            )
+        return value
+
+    return check
+
+
+def _matching(pattern: str, rule: str) -> Callable[[str], str]:
+    regex = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not regex.fullmatch(value):
+            raise ValueError(f"{value!r} is not allowed: {rule}")
+        return value
+
+    return check
+
+
+_NAME_RULE = "use lowercase letters, digits and '-', starting with a letter or digit"
+_TEAM_RULE = "use lowercase letters, digits, '-' and '_', starting with a letter or digit"
+ProviderName = Annotated[
+    str, Field(max_length=64), AfterValidator(_matching(r"[a-z0-9][a-z0-9-]*", _NAME_RULE))
+]
+ModelName = Annotated[
+    str, Field(max_length=128), AfterValidator(_matching(r"[a-z0-9][a-z0-9-]*", _NAME_RULE))
+]
+# Same rule as MODELOPS_TEAM, so every team the CLI can name can own models.
+TeamName = Annotated[
+    str,
+    Field(max_length=64),
+    AfterValidator(_matching(r"[a-z0-9][a-z0-9_-]*", _TEAM_RULE)),
+]
+_KEYS_HINT = "API keys are added with `modelops keys add PROVIDER` and stored encrypted"
+# Option names that hold credentials: `api_key`, `token`, `client_secret`, …
+_SECRET_OPTION = re.compile(r"(^|[_-])(api[_-]?key|key|secret|token|password|authorization)$")
+
+
+def _check_base_url(value: str) -> str:
+    not_a_url = ValueError(f"{value!r} is not an http(s) URL such as https://api.example.com/v1")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise not_a_url from None
+    if parts.username or parts.password:
+        # The value is not echoed: it holds a credential.
+        raise ValueError(f"base_url must not carry credentials; {_KEYS_HINT}")
+    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value):
+        raise not_a_url
+    return value
+
+
+BaseUrl = Annotated[str, Field(max_length=512), AfterValidator(_check_base_url)]
+ProviderKind = Annotated[str, AfterValidator(_one_of("provider kind", PROVIDER_KINDS))]
+Category = Annotated[str, AfterValidator(_one_of("category", CATEGORIES))]
+Strategy = Annotated[str, AfterValidator(_one_of("rollout strategy", ROLLOUT_STRATEGIES))]
+Percent = Annotated[int, Field(ge=1, le=100)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderSpec(Spec):
+    """One file of `providers/`: how to reach a provider."""
+
+    name: ProviderName
+    kind: ProviderKind
+    base_url: BaseUrl | None = None
+    options: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _no_secrets(cls, options: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        secret = sorted(key for key in options if _SECRET_OPTION.search(key.lower()))
+        if secret:
+            raise ValueError(
+                f"options {', '.join(secret)} look like credentials, which never belong "
+                f"in the catalog; {_KEYS_HINT}"
+            )
+        return options
+
+
+class CostSpec(Spec):
+    """Price per 1,000 input and output tokens (or units), in US dollars."""
+
+    input_per_1k: float = Field(default=0.0, ge=0)
+    output_per_1k: float = Field(default=0.0, ge=0)
+
+
+class GatesSpec(Spec):
+    """Evaluation results a version needs before it may enter a stage; absent = no gate."""
+
+    min_accuracy: float | None = Field(default=None, gt=0, le=1)
+    not_worse_than_champion: bool | None = None
+    max_p95_latency_ms: float | None = Field(default=None, gt=0)
+    max_error_rate: Fraction | None = None
+
+
+class StagePolicySpec(Spec):
+    """What entering one stage requires; stored as `registry.domain.StagePolicy`."""
+
+    approvers: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        default_factory=list
+    )
+    min_approvals: int = Field(default=1, ge=1)
+    four_eyes: bool = False
+    gates: GatesSpec = Field(default_factory=GatesSpec)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers_unique(cls, approvers: list[str]) -> list[str]:
+        repeated = sorted({name for name in approvers if approvers.count(name) > 1})
+        if repeated:
+            raise ValueError(f"approvers are listed twice: {', '.join(repeated)}")
+        return approvers
+
+    @field_validator("min_approvals")
+    @classmethod
+    def _enough_approvers(cls, min_approvals: int, info: ValidationInfo) -> int:
+        # Runs only when min_approvals is written down, so "no approvers" stays valid.
+        approvers = info.data.get("approvers")
+        if approvers is not None and min_approvals > len(approvers):
+            listed = f"{len(approvers)} approver{'' if len(approvers) == 1 else 's'}"
+            raise ValueError(
+                f"min_approvals is {min_approvals} but the policy lists only {listed}; "
+                "add approvers or lower min_approvals"
+            )
+        return min_approvals
+
+
+class PolicySpec(Spec):
+    """Per target stage; a stage left out has no gate and needs no approval."""
+
+    testing: StagePolicySpec | None = None
+    staging: StagePolicySpec | None = None
+    production: StagePolicySpec | None = None
+
+
+class RolloutSpec(Spec):
+    """How a new version reaches traffic on an endpoint."""
+
+    strategy: Strategy = "direct"
+    steps: list[Percent] = Field(default_factory=lambda: [100])
+    bake_seconds: int = Field(default=300, ge=0)
+    min_samples: int = Field(default=500, ge=0)
+    max_error_rate_increase: Fraction = 0.01
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_climb_to_100(cls, steps: list[int], info: ValidationInfo) -> list[int]:
+        if not steps or steps[-1] != 100:
+            raise ValueError(f"steps must end at 100 (got {steps})")
+        if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
+            raise ValueError(f"steps must increase strictly (got {steps})")
+        if info.data.get("strategy") == "direct" and steps != [100]:
+            raise ValueError(
+                f"strategy 'direct' moves all traffic at once: steps must be [100] (got {steps})"
+            )
+        return steps
+
+
+class ModelSpec(Spec):
+    """One file of `models/`: a model a team ships, bound to a provider and a category."""
+
+    name: ModelName
+    team: TeamName
+    provider: ProviderName
+    base_model: str = Field(min_length=1, max_length=256)
+    category: Category
+    description: str = ""
+    cost: CostSpec = Field(default_factory=CostSpec)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    rollout: RolloutSpec = Field(default_factory=RolloutSpec)

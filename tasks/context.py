@@ -1,0 +1,41 @@
+"""What every task needs: settings, the database and the team, built once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from sqlalchemy.orm import Session
+
+from modelops.settings import Settings
+from registry.database import Database, require_team
+from registry.domain import Team
+
+
+@cache
+def settings() -> Settings:
+    """Read once per worker process; tasks never see secrets as parameters."""
+    return Settings()
+
+
+@cache
+def database() -> Database:
+    current = settings()
+    if not current.database_url:
+        current.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database.open(current.resolved_database_url)
+
+
+@contextmanager
+def unit_of_work(team_name: str | None = None) -> Iterator[tuple[Session, Team]]:
+    """A transaction and the team it acts for (MODELOPS_TEAM unless named)."""
+    with database().transaction() as session:
+        yield session, require_team(session, team_name or settings().team)
+
+
+def current_flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else None

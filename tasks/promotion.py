@@ -1,0 +1,127 @@
+"""Tasks of the promote flow: gate check, approval bookkeeping, the stage move itself."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+
+from registry.approval_service import ReviewAnswer, ReviewOutcome, apply_review, expire
+from registry.approvals import ApprovalRepository
+from registry.domain import Approval, Frozen, ModelVersion, StagePolicy
+from registry.evaluations import EvaluationRepository, EvaluationRow
+from registry.lifecycle import TransitionRequest, TransitionResult, transition_stage
+from registry.models import ModelRepository
+from registry.stages import Stage
+from tasks.context import unit_of_work
+
+
+class EvaluationEvidence(Frozen):
+    id: int
+    dataset: str
+    examples: int
+    accuracy: float
+    accuracy_low: float
+    accuracy_high: float
+    latency_p95_ms: float
+    passed: bool
+    versus_champion: str
+    worse_than_champion: bool
+
+
+class PromotionEvidence(Frozen):
+    """What reviewers see and what the ledger keeps: the gate verdicts and their numbers."""
+
+    model: str
+    version: ModelVersion
+    target: Stage
+    policy: StagePolicy
+    champion: int | None
+    evaluation: EvaluationEvidence | None
+    gate_failures: list[str] = Field(default_factory=list)
+
+    @property
+    def gates_pass(self) -> bool:
+        return not self.gate_failures
+
+
+@task(cache_policy=NO_CACHE)
+def gather_evidence(model: str, version: int, target: Stage) -> PromotionEvidence:
+    """Check the target stage's gates against the version's latest evaluation."""
+    with unit_of_work() as (session, team):
+        models = ModelRepository(session, team)
+        record = models.version(model, version)
+        policy = models.get(model).policy.get(target.value, StagePolicy())
+        champion = models.production(model)
+        latest = EvaluationRepository(session, team).latest_for_version(record.id)
+        evaluation = None if latest is None else _evidence_of(latest)
+    return PromotionEvidence(
+        model=model,
+        version=record,
+        target=target,
+        policy=policy,
+        champion=champion.version if champion else None,
+        evaluation=evaluation,
+        gate_failures=_gate_failures(policy, evaluation),
+    )
+
+
+def _evidence_of(row: EvaluationRow) -> EvaluationEvidence:
+    return EvaluationEvidence(
+        id=row.id,
+        dataset=row.dataset_name,
+        examples=row.examples,
+        accuracy=row.accuracy,
+        accuracy_low=row.accuracy_low,
+        accuracy_high=row.accuracy_high,
+        latency_p95_ms=row.latency_p95_ms,
+        passed=row.passed,
+        versus_champion=str(row.comparison.get("summary", "no champion")),
+        worse_than_champion=bool(row.comparison.get("worse_than_champion", False)),
+    )
+
+
+def _gate_failures(policy: StagePolicy, evaluation: EvaluationEvidence | None) -> list[str]:
+    if not policy.gates:
+        return []
+    if evaluation is None:
+        return ["no evaluation of this version exists; run the evaluate flow first"]
+    failures = []
+    minimum = policy.gates.get("min_accuracy")
+    if isinstance(minimum, int | float) and evaluation.accuracy < minimum:
+        failures.append(f"accuracy {evaluation.accuracy:.3f} is below min_accuracy {minimum}")
+    if policy.gates.get("not_worse_than_champion") and evaluation.worse_than_champion:
+        failures.append(f"worse than the champion: {evaluation.versus_champion}")
+    return failures
+
+
+@task(cache_policy=NO_CACHE)
+def open_approval(evidence: PromotionEvidence, requester: str, flow_run_id: str | None) -> Approval:
+    with unit_of_work() as (session, team):
+        row = ModelRepository(session, team).version_row(evidence.model, evidence.version.version)
+        approvals = ApprovalRepository(session, team)
+        approval = approvals.open(
+            row, target=evidence.target, requester=requester, policy=evidence.policy
+        )
+        if flow_run_id:
+            approvals.attach_flow_run(approval.id, flow_run_id)
+        return approvals.get(approval.id)
+
+
+@task(cache_policy=NO_CACHE)
+def record_review(approval_id: int, answer: ReviewAnswer) -> ReviewOutcome:
+    with unit_of_work() as (session, team):
+        return apply_review(session, team, approval_id, answer)
+
+
+@task(cache_policy=NO_CACHE)
+def expire_approval(approval_id: int) -> Approval:
+    with unit_of_work() as (session, team):
+        return expire(session, team, approval_id)
+
+
+@task(cache_policy=NO_CACHE)
+def move_stage(request: TransitionRequest) -> TransitionResult:
+    """The compare-and-set stage move with its ledger entry."""
+    with unit_of_work() as (session, team):
+        return transition_stage(session, team, request)

@@ -1,0 +1,65 @@
+"""A webhook endpoint on 127.0.0.1 that records deliveries; tests wait on it directly.
+
+with WebhookReceiver() as hooks:
+    ...  # hand hooks.url to a provider as the callback URL
+    [delivery] = hooks.wait_for(1, timeout=10)
+    delivery.headers, delivery.body
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.fakes.server import FakeServer, Fault
+
+__all__ = ["Delivery", "WebhookReceiver"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class WebhookReceiver(FakeServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliveries: list[Delivery] = []
+        self._arrived = threading.Condition()
+
+    @property
+    def hook_url(self) -> str:
+        return f"{self.url}/hooks/provider"
+
+    def reset(self) -> None:
+        super().reset()
+        with self._arrived:
+            self.deliveries.clear()
+
+    def routes(self) -> list[Route]:
+        return [Route("/hooks/{name}", self._receive, methods=["POST"])]
+
+    def render_fault(self, fault: Fault, key: str | None) -> Response:
+        return Response(fault.message, fault.status or 500)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Delivery]:
+        """Block until `count` deliveries have arrived (or fail after `timeout` seconds)."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.deliveries) >= count, timeout):
+                raise TimeoutError(f"{len(self.deliveries)} of {count} webhooks arrived")
+            return list(self.deliveries)
+
+    async def _receive(self, request: Request) -> Response:
+        _, body, fault = await self.intercept(request)
+        if fault is not None:
+            return fault
+        with self._arrived:
+            self.deliveries.append(Delivery(request.url.path, dict(request.headers), body))
+            self._arrived.notify_all()
+        return Response(status_code=204)
