@@ -12,12 +12,58 @@ ModelName = Field(
     pattern=r"^[a-z0-9][a-z0-9-]*$",
     description="Model name from the catalog.",
 )
+TRAIN_DATASET = "examples/support_tickets/train.jsonl"
+EVAL_DATASET = "examples/support_tickets/eval.jsonl"
 
 
-class PromoteParams(BaseModel):
-    """Promote one version to a stage, with the approvals its policy requires."""
-
+class FlowParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class RegisterModelParams(FlowParams):
+    """Sync the catalog, then create version 1 of a model from its provider's base model."""
+
+    model: str = ModelName
+    actor: str = Field(default="register-model", min_length=1, max_length=128)
+
+
+class TrainingSettings(FlowParams):
+    """Hyperparameters; empty means the provider's default ("auto")."""
+
+    n_epochs: int | None = Field(default=None, ge=1, le=50)
+    batch_size: int | None = Field(default=None, ge=1, le=256)
+    learning_rate_multiplier: float | None = Field(default=None, gt=0.0, le=10.0)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class FineTuneParams(FlowParams):
+    """Fine-tune a version of a model on a dataset and register the result."""
+
+    model: str = ModelName
+    dataset: str = Field(
+        default=TRAIN_DATASET, min_length=1, description="Training JSONL (OpenAI chat format)."
+    )
+    parent_version: int | None = Field(
+        default=None, ge=1, description="Version to start from; empty = production, else latest."
+    )
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    actor: str = Field(default="fine-tune", min_length=1, max_length=128)
+    poll_seconds: float = Field(default=2.0, gt=0, le=300, description="How often to poll the job.")
+    timeout_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+
+
+class EvaluateParams(FlowParams):
+    """Score a version on an eval dataset, compare with the champion, judge the gates."""
+
+    model: str = ModelName
+    version: int = Field(ge=1, description="Version number to evaluate.")
+    dataset: str = Field(default=EVAL_DATASET, min_length=1, description="Eval JSONL.")
+    concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
+    actor: str = Field(default="evaluate", min_length=1, max_length=128)
+
+
+class PromoteParams(FlowParams):
+    """Promote one version to a stage, with the approvals its policy requires."""
 
     model: str = ModelName
     version: int = Field(ge=1, description="Version number to promote.")
@@ -29,3 +75,14 @@ class PromoteParams(BaseModel):
     timeout_seconds: int = Field(
         default=3600, ge=10, le=7 * 24 * 3600, description="How long to wait for approvals."
     )
+
+
+class RetrainParams(FlowParams):
+    """Scheduled: fine-tune on the configured dataset, evaluate, and promote if the gates pass."""
+
+    model: str = ModelName
+    dataset: str = Field(default=TRAIN_DATASET, min_length=1)
+    eval_dataset: str = Field(default=EVAL_DATASET, min_length=1)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    requester: str = Field(default="retrain", min_length=1, max_length=128)
+    approval_timeout_seconds: int = Field(default=24 * 3600, ge=10, le=7 * 24 * 3600)

@@ -53,7 +53,7 @@ class Attempt:
 @dataclass
 class KeyedResult(Generic[T]):
     value: T
-    key: LeasedKey
+    key: LeasedKey | None  # None for providers that need no key
     attempts: list[Attempt]
 
 

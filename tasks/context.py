@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from functools import cache
 
 from sqlalchemy.orm import Session
 
+from gateway.providers import ProviderHandle, open_provider
 from modelops.settings import Settings
 from registry.database import Database, require_team
 from registry.domain import Team
+from registry.keys.crypto import MasterKeyring
 
 
 @cache
@@ -39,3 +41,21 @@ def current_flow_run_id() -> str | None:
 
     run_id = flow_run.get_id()
     return str(run_id) if run_id else None
+
+
+def keyring() -> MasterKeyring:
+    return MasterKeyring.from_setting(settings().master_key)
+
+
+def team() -> Team:
+    with unit_of_work() as (_, current):
+        return current
+
+
+@asynccontextmanager
+async def provider(name: str, for_team: Team) -> AsyncIterator[ProviderHandle]:
+    """The named catalog provider, ready to call through `for_team`'s key pool."""
+    async with open_provider(
+        database().sessions, for_team, name, keyring=keyring(), data_dir=settings().data_dir
+    ) as handle:
+        yield handle
