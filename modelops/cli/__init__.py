@@ -11,7 +11,16 @@ from pydantic import ValidationError
 # typer vendors click; its exception classes live here.
 from typer._click.exceptions import ClickException, UsageError
 
-from modelops.cli import catalog_cmd, db_cmd, demo_cmd, keys_cmd, models_cmd, providers_cmd
+from modelops.cli import (
+    approvals_cmd,
+    catalog_cmd,
+    db_cmd,
+    demo_cmd,
+    keys_cmd,
+    models_cmd,
+    providers_cmd,
+    run_cmd,
+)
 from modelops.cli.errors import (
     BAD_INPUT,
     FAILURE,
@@ -34,6 +43,8 @@ app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(providers_cmd.app, name="providers")
+app.add_typer(approvals_cmd.app, name="approvals")
+app.command("run")(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
 
 

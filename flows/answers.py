@@ -1,0 +1,37 @@
+"""Answering a paused approval through the Prefect API, exactly as the UI form does."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.flow_runs import resume_flow_run
+
+from flows.review_form import Decision, ReviewForm
+
+
+class NotWaitingError(Exception):
+    """The approval's flow run is not paused, so there is nothing to answer."""
+
+
+def flow_run_state(flow_run_id: str) -> StateType | None:
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(flow_run_id)).state
+    return state.type if state else None
+
+
+def answer(flow_run_id: str, *, approve: bool, reviewer: str, comment: str) -> None:
+    """Resume the paused promote run with the same input the UI form sends."""
+    state = flow_run_state(flow_run_id)
+    if state is not StateType.PAUSED:
+        raise NotWaitingError(
+            f"flow run {flow_run_id} is {state.value.lower() if state else 'unknown'}, "
+            "not paused waiting for an answer"
+        )
+    form = ReviewForm(
+        decision=Decision.APPROVE if approve else Decision.REJECT,
+        reviewer=reviewer,
+        comment=comment,
+    )
+    resume_flow_run(UUID(flow_run_id), run_input=form.model_dump(mode="json"))

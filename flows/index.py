@@ -1,0 +1,41 @@
+"""Every flow by its deployment name, with its parameter model, imported on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+
+from prefect import Flow
+
+from flows.params import (
+    EvaluateParams,
+    FineTuneParams,
+    FlowParams,
+    PromoteParams,
+    RegisterModelParams,
+    RetrainParams,
+)
+
+
+@dataclass(frozen=True)
+class FlowEntry:
+    name: str
+    entrypoint: str  # module:function, as in prefect.yaml
+    params: type[FlowParams]
+
+    def load(self) -> Flow[..., object]:
+        module, _, function = self.entrypoint.partition(":")
+        loaded: Flow[..., object] = getattr(import_module(module), function)
+        return loaded
+
+
+FLOWS: dict[str, FlowEntry] = {
+    entry.name: entry
+    for entry in (
+        FlowEntry("register-model", "flows.register_model:register_model", RegisterModelParams),
+        FlowEntry("fine-tune", "flows.fine_tune:fine_tune", FineTuneParams),
+        FlowEntry("evaluate", "flows.evaluate:evaluate", EvaluateParams),
+        FlowEntry("promote", "flows.promote:promote", PromoteParams),
+        FlowEntry("retrain", "flows.retrain:retrain", RetrainParams),
+    )
+}
