@@ -12,7 +12,7 @@ from registry.db import make_engine, make_session_factory
 from registry.stages import Stage
 from registry.teams import TeamRepository
 from tests.cli.conftest import Cli
-from tests.registry.seed import add_version, advance
+from tests.registry.seed import add_version, advance, promote_with_approval
 from tests.registry.test_catalog_support import (
     copy_example_catalog,
     model_doc,
@@ -212,7 +212,9 @@ def test_list_shows_the_teams_models_with_their_production_version(
     engine = make_engine(pg_url)
     with make_session_factory(engine).begin() as session:
         team = TeamRepository(session).ensure("default")
-        advance(session, team, add_version(session, team), Stage.PRODUCTION)
+        version = add_version(session, team)
+        advance(session, team, version, Stage.STAGING)
+        promote_with_approval(session, team, version)
     engine.dispose()
     result = cli("catalog", "list", "--json")
     assert json.loads(result.out) == [

@@ -57,3 +57,26 @@ def advance(
         transition_stage(session, team, request)
         if stage is to:
             return
+
+
+def promote_with_approval(
+    session: Session, team: Team, version: int, model: str = "support-intent"
+) -> None:
+    """Move a staging version to production the way the promote flow does: approval first."""
+    from registry.approval_service import ReviewAnswer, apply_review
+    from registry.approvals import ApprovalRepository
+    from registry.models import ModelRepository
+
+    models = ModelRepository(session, team)
+    policy = models.get(model).policy["production"]
+    row = models.version_row(model, version)
+    approval = ApprovalRepository(session, team).open(
+        row, target=Stage.PRODUCTION, requester="requester", policy=policy
+    )
+    for reviewer in policy.approvers[: policy.min_approvals]:
+        apply_review(session, team, approval.id, ReviewAnswer(approve=True, reviewer=reviewer))
+    request = TransitionRequest(
+        model=model, version=version, target=Stage.PRODUCTION, actor="requester",
+        reason="approved", approval_id=approval.id,
+    )  # fmt: skip
+    transition_stage(session, team, request)

@@ -49,7 +49,8 @@ def test_the_shipped_example_catalog_validates() -> None:
         MODEL_FILE,
     )
     assert model.spec.policy.production is not None
-    assert model.spec.policy.production.approvers == []
+    assert model.spec.policy.production.approvers == ["alice", "bob"]
+    assert model.spec.policy.production.four_eyes is True
 
 
 def test_a_valid_catalog_loads_with_relative_source_files(tmp_path: Path) -> None:

@@ -90,7 +90,10 @@ def test_rows_hold_the_validated_definition_and_its_relative_file(
         openai = session.scalar(select(ProviderRow).where(ProviderRow.name == "openai"))
     assert model.source_file == "models/support-intent.yaml"
     assert model.policy["production"] == StagePolicy(
-        gates={"min_accuracy": 0.85, "not_worse_than_champion": True}
+        approvers=["alice", "bob"],
+        min_approvals=1,
+        four_eyes=True,
+        gates={"min_accuracy": 0.85, "not_worse_than_champion": True},
     )
     assert model.rollout == {
         "strategy": "canary",
