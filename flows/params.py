@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.stages import Stage
@@ -62,12 +64,24 @@ class EvaluateParams(FlowParams):
     actor: str = Field(default="evaluate", min_length=1, max_length=128)
 
 
+class PromotionTarget(StrEnum):
+    """Stages a promotion can aim at (the stages a catalog policy can guard)."""
+
+    TESTING = Stage.TESTING.value
+    STAGING = Stage.STAGING.value
+    PRODUCTION = Stage.PRODUCTION.value
+
+    @property
+    def stage(self) -> Stage:
+        return Stage(self.value)
+
+
 class PromoteParams(FlowParams):
     """Promote one version to a stage, with the approvals its policy requires."""
 
     model: str = ModelName
     version: int = Field(ge=1, description="Version number to promote.")
-    stage: Stage = Field(default=Stage.PRODUCTION, description="Target stage.")
+    stage: PromotionTarget = Field(default=PromotionTarget.PRODUCTION, description="Target stage.")
     requester: str = Field(min_length=1, max_length=128, description="Who asks for this promotion.")
     reason: str = Field(
         default="promotion", max_length=2000, description="Why (kept in the ledger)."

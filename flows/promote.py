@@ -45,7 +45,7 @@ class PromoteOutcome(Frozen):
 )
 def promote(params: PromoteParams) -> PromoteOutcome:
     logger = get_run_logger()
-    evidence = gather_evidence(params.model, params.version, params.stage)
+    evidence = gather_evidence(params.model, params.version, params.stage.stage)
     if not evidence.gates_pass:
         raise PromotionRefused(
             f"gates for {params.stage} failed: {'; '.join(evidence.gate_failures)}"
@@ -121,7 +121,7 @@ def _transition(
     return TransitionRequest(
         model=params.model,
         version=params.version,
-        target=params.stage,
+        target=params.stage.stage,
         actor=params.requester,
         reason=params.reason,
         expect=evidence.version.stage,

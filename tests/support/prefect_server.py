@@ -66,6 +66,8 @@ def prefect_server(server_url: str, workdir: Path) -> Iterator[PrefectServer]:
         **server.env(),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": database.render_as_string(hide_password=False),
         "PREFECT_UI_ENABLED": "true",
+        # The UI asks the API at this address; it defaults to port 4200 whatever --port says.
+        "PREFECT_UI_API_URL": server.api_url,
     }
     env.pop("PREFECT_API_URL")
     with server.log.open("wb") as log:
