@@ -1,33 +1,46 @@
 """One provider call through the key pool: failover, cooldowns and one time budget.
 
-The budget covers every attempt and every wait together. A free key is tried at
-once; the call sleeps only when no key is free, until the first cooling key frees
-up (Retry-After honoured) or for a jittered exponential backoff. Request-scoped
-errors are never retried. Every outcome is recorded in the pool, so other
-processes see the same cooldowns.
+The budget covers every attempt and every wait together. A free key is tried at once; the
+call sleeps only when no key is free, until the first one frees up (Retry-After honoured) or
+for a jittered backoff. Request-scoped errors are raised at once, never retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import Credential
-from adapters.errors import FaultScope, ProviderError, ProviderTimeoutError, RateLimitedError
+from adapters.errors import (
+    FaultScope,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    redact,
+)
+from registry.db import utcnow
 from registry.domain import Team
-from registry.keys.crypto import MasterKeyring
-from registry.keys.domain import KeyOutcome, LeasedKey
-from registry.keys.errors import NoKeyAvailableError
-from registry.keys.pool import KeyPool
+from registry.keys import (
+    CooldownPolicy,
+    KeyOutcome,
+    KeyPool,
+    LeasedKey,
+    MasterKeyring,
+    NoKeyAvailableError,
+    RecordedFailure,
+)
 
 T = TypeVar("T")
+Operation = Callable[[Credential], Awaitable[T]]
+log = logging.getLogger("gateway.keyed_call")
 
 OUTCOME_BY_SCOPE: dict[FaultScope, KeyOutcome] = {
     FaultScope.KEY: KeyOutcome.KEY_SCOPED,
@@ -36,6 +49,16 @@ OUTCOME_BY_SCOPE: dict[FaultScope, KeyOutcome] = {
     FaultScope.REQUEST: KeyOutcome.REQUEST_SCOPED,
     FaultScope.TRANSIENT: KeyOutcome.TRANSIENT,
 }
+SHOWN_ATTEMPTS = 10  # an error message lists at most the last this many attempts
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """A key as reports name it: id, label and last four characters, never the secret."""
+
+    key_id: int
+    label: str
+    last4: str
 
 
 @dataclass(frozen=True)
@@ -46,38 +69,80 @@ class Attempt:
     label: str
     last4: str
     outcome: str  # "success" or a KeyOutcome value
-    detail: str
+    detail: str  # the provider's error, with the key's secret scrubbed out
     seconds: float
+
+    def __str__(self) -> str:
+        return (
+            f"key {self.key_id} ({self.label} …{self.last4}) {self.outcome} "
+            f"after {self.seconds:.2f}s: {self.detail}"
+        )
 
 
 @dataclass
 class KeyedResult(Generic[T]):
     value: T
-    key: LeasedKey | None  # None for providers that need no key
+    key: KeyRef | None  # the key that answered; None for providers that need no key
     attempts: list[Attempt]
 
 
-class BudgetExhaustedError(Exception):
-    """No attempt succeeded within the call's time budget; `attempts` says what happened."""
+class CallFailedError(Exception):
+    """No key answered. `attempts` says what each try met; `first_free_at` when a key frees up.
 
-    def __init__(self, message: str, attempts: list[Attempt]) -> None:
-        super().__init__(message)
-        self.attempts = attempts
+    The message is `summary` followed by the last attempts, one per line.
+    """
+
+    def __init__(
+        self, summary: str, attempts: list[Attempt], first_free_at: datetime | None = None
+    ) -> None:
+        super().__init__(_with_attempts(summary, attempts))
+        self.summary = summary
+        self.attempts = list(attempts)
+        self.first_free_at = first_free_at
+
+
+class NoUsableKeyError(CallFailedError):
+    """Waiting cannot help: the team has no key for the provider, or every key is disabled."""
+
+
+class BudgetExhaustedError(CallFailedError):
+    """The call's time budget ran out, or the first key frees up only after it would."""
 
 
 @dataclass
 class CallPolicy:
+    """How long one call may take in all, how it backs off, and its clocks (injectable)."""
+
     budget_seconds: float = 60.0
     base_backoff: float = 0.5
     max_backoff: float = 8.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.monotonic  # measures the budget and attempt durations
     rng: random.Random = field(default_factory=random.Random)
+    now: Callable[[], datetime] = utcnow  # the UTC clock cooldown deadlines are written in
+    cooldowns: CooldownPolicy = field(default_factory=CooldownPolicy)
 
     def backoff(self, round_number: int) -> float:
-        """Full-jitter exponential backoff, so many callers do not retry in step."""
+        """Equal-jitter exponential backoff, so many callers do not retry in step."""
         ceiling = min(self.max_backoff, self.base_backoff * 2**round_number)
         return self.rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class _Call:
+    """The state of one call: its deadline, its attempts, and the keys that just blipped."""
+
+    deadline: float
+    attempts: list[Attempt]
+    blipped: set[int] = field(default_factory=set)  # transient failures this round
+    rounds: int = 0
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: ProviderError
+    recorded: RecordedFailure
+    out_of_time: bool  # the budget ran out during the attempt
 
 
 @dataclass
@@ -86,94 +151,131 @@ class KeyedCaller:
 
     sessions: sessionmaker[Session]
     team: Team
-    keyring: MasterKeyring
+    keyring: MasterKeyring | None
     provider: str
     model: str | None = None
     policy: CallPolicy = field(default_factory=CallPolicy)
 
-    async def call(self, operation: Callable[[Credential], Awaitable[T]]) -> KeyedResult[T]:
-        deadline = self.policy.clock() + self.policy.budget_seconds
-        attempts: list[Attempt] = []
-        tried: set[int] = set()
-        rounds = 0
-        while True:
-            lease = await self._lease_or_wait(deadline, tried, attempts, rounds)
-            if lease is None:  # waited for a key to free up; start a new round
-                tried.clear()
-                rounds += 1
-                continue
-            outcome = await self._attempt(lease, operation, deadline, attempts)
-            if not isinstance(outcome, ProviderError):
-                return KeyedResult(value=outcome[0], key=lease, attempts=attempts)
-            if outcome.scope is FaultScope.REQUEST:
-                raise outcome  # the request is wrong: another key will not fix it
-            tried.add(lease.key_id)
+    async def call(
+        self, operation: Operation[T], *, attempts: list[Attempt] | None = None
+    ) -> KeyedResult[T]:
+        """Run `operation` with the best free key, failing over until it works or time is up.
 
-    async def _lease_or_wait(
-        self, deadline: float, tried: set[int], attempts: list[Attempt], rounds: int
-    ) -> LeasedKey | None:
+        Each attempt is appended to `attempts` as it happens, so a caller sees them even when
+        a request-scoped ProviderError is raised.
+        """
+        state = self._start(attempts)
+        while True:
+            lease = await self._lease_or_wait(state)
+            if lease is None:
+                continue  # slept until a key frees up: a new round
+            result = await self._try(lease, operation, state)
+            if not isinstance(result, _Failure):
+                return KeyedResult(result, _ref(lease), state.attempts)
+            if result.error.scope is FaultScope.REQUEST:
+                raise result.error  # the request is wrong: another key will not fix it
+            if result.out_of_time:
+                raise BudgetExhaustedError(self._ran_out(lease), state.attempts)
+            if result.recorded.outcome is KeyOutcome.TRANSIENT:
+                state.blipped.add(lease.key_id)  # nothing cooled: skip it for this round
+
+    async def call_pinned(
+        self, key_id: int, operation: Operation[T], *, attempts: list[Attempt] | None = None
+    ) -> T:
+        """Run `operation` with this key only (whatever its cooldown); errors are raised as is."""
+        state = self._start(attempts)
+        lease = await asyncio.to_thread(self._pinned, key_id)
+        result = await self._try(lease, operation, state)
+        if isinstance(result, _Failure):
+            raise result.error
+        return result
+
+    def _start(self, attempts: list[Attempt] | None) -> _Call:
+        deadline = self.policy.clock() + self.policy.budget_seconds
+        return _Call(deadline, attempts if attempts is not None else [])
+
+    async def _lease_or_wait(self, state: _Call) -> LeasedKey | None:
+        if state.deadline - self.policy.clock() <= 0:
+            raise BudgetExhaustedError(self._ran_out(None), state.attempts)
         try:
-            return await asyncio.to_thread(self._acquire, tried)
+            return await asyncio.to_thread(self._acquire, frozenset(state.blipped))
         except NoKeyAvailableError as exc:
-            wait = self._wait_for(exc, tried, rounds)
-            remaining = deadline - self.policy.clock()
-            if wait is None or wait > remaining:
-                message = _exhausted_message(exc, wait, remaining)
-                raise BudgetExhaustedError(message, attempts) from exc
+            retry_at = self._retry_at(exc, state)
+            if retry_at is None:
+                raise NoUsableKeyError(str(exc), state.attempts) from exc
+            wait = _seconds(retry_at, self.policy.now())
+            remaining = state.deadline - self.policy.clock()
+            if wait >= remaining:
+                message = self._too_late(exc, retry_at, wait, remaining)
+                raise BudgetExhaustedError(message, state.attempts, retry_at) from exc
             await self.policy.sleep(wait)
+            state.blipped.clear()
+            state.rounds += 1
             return None
 
-    def _wait_for(self, exc: NoKeyAvailableError, tried: set[int], rounds: int) -> float | None:
-        """Seconds to sleep before another round, or None if waiting cannot help."""
-        if exc.first_free_at is not None:
-            return exc.retry_after_seconds(datetime.now(UTC))
-        # Keys excluded only because they failed transiently this round may work again.
-        return self.policy.backoff(rounds) if tried else None
+    def _retry_at(self, exc: NoKeyAvailableError, state: _Call) -> datetime | None:
+        """When a key is worth trying again, or None if waiting cannot help."""
+        moments = [] if exc.first_free_at is None else [exc.first_free_at]
+        if state.blipped:  # keys that failed transiently may work after a backoff
+            backoff = self.policy.backoff(state.rounds)
+            moments.append(self.policy.now() + timedelta(seconds=backoff))
+        if not moments:
+            return None
+        if exc.model_cooling_until is not None:  # no key helps while the model cools
+            return max(min(moments), exc.model_cooling_until)
+        return min(moments)
 
-    def _acquire(self, tried: set[int]) -> LeasedKey:
-        with self.sessions.begin() as session:
-            pool = KeyPool(session, self.team, self.keyring)
-            return pool.acquire(self.provider, model=self.model, exclude=set(tried))
-
-    async def _attempt(
-        self,
-        lease: LeasedKey,
-        operation: Callable[[Credential], Awaitable[T]],
-        deadline: float,
-        attempts: list[Attempt],
-    ) -> tuple[T] | ProviderError:
+    async def _try(self, lease: LeasedKey, operation: Operation[T], state: _Call) -> T | _Failure:
         started = self.policy.clock()
         credential = Credential(api_key=lease.credential, key_id=str(lease.key_id))
+        out_of_time = False
         try:
-            async with asyncio.timeout(max(0.001, deadline - started)):
+            async with asyncio.timeout(max(0.0, state.deadline - started)) as scope:
                 value = await operation(credential)
         except TimeoutError:
+            if not scope.expired():
+                raise
+            out_of_time = True
             error: ProviderError = ProviderTimeoutError(
-                "no answer within the call's time budget", provider=self.provider
+                "no answer within the call's remaining time budget", provider=self.provider
             )
         except ProviderError as exc:
             error = exc
         else:
             elapsed = self.policy.clock() - started
             await asyncio.to_thread(self._record_success, lease.key_id, elapsed)
-            attempts.append(_attempt_row(lease, "success", "ok", elapsed))
-            return (value,)
+            state.attempts.append(_attempt(lease, "success", "ok", elapsed))
+            return value
         elapsed = self.policy.clock() - started
-        await asyncio.to_thread(self._record_failure, lease.key_id, error)
-        outcome = OUTCOME_BY_SCOPE[error.scope].value
-        attempts.append(_attempt_row(lease, outcome, str(error), elapsed))
-        return error
+        recorded = await asyncio.to_thread(self._record_failure, lease.key_id, error)
+        detail = redact(str(error), [lease.credential.get_secret_value()])
+        attempt = _attempt(lease, recorded.outcome.value, detail, elapsed)
+        state.attempts.append(attempt)
+        log.info("%s call failed with %s", self.provider, attempt)
+        return _Failure(error, recorded, out_of_time)
+
+    # -- the pool, one short transaction each ------------------------------------------
+
+    def _pool(self, session: Session) -> KeyPool:
+        policy = self.policy
+        return KeyPool(session, self.team, self.keyring, policy=policy.cooldowns, clock=policy.now)
+
+    def _acquire(self, exclude: frozenset[int]) -> LeasedKey:
+        with self.sessions.begin() as session:
+            return self._pool(session).acquire(self.provider, model=self.model, exclude=exclude)
+
+    def _pinned(self, key_id: int) -> LeasedKey:
+        with self.sessions.begin() as session:
+            return self._pool(session).get_key_by_id(key_id)
 
     def _record_success(self, key_id: int, seconds: float) -> None:
         with self.sessions.begin() as session:
-            KeyPool(session, self.team, self.keyring).record_success(
-                key_id, latency_ms=seconds * 1000
-            )
+            self._pool(session).record_success(key_id, seconds * 1000, model=self.model)
 
-    def _record_failure(self, key_id: int, error: ProviderError) -> None:
+    def _record_failure(self, key_id: int, error: ProviderError) -> RecordedFailure:
         retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
         with self.sessions.begin() as session:
-            KeyPool(session, self.team, self.keyring).record_failure(
+            return self._pool(session).record_failure(
                 key_id,
                 OUTCOME_BY_SCOPE[error.scope],
                 retry_after=retry_after,
@@ -181,13 +283,39 @@ class KeyedCaller:
                 model=self.model,
             )
 
+    def _ran_out(self, lease: LeasedKey | None) -> str:
+        where = "" if lease is None else f" while waiting on key {lease.key_id} ({lease.label})"
+        return f"{self._no_answer()}: it ran out{where}"
 
-def _attempt_row(lease: LeasedKey, outcome: str, detail: str, seconds: float) -> Attempt:
+    def _too_late(
+        self, exc: NoKeyAvailableError, free_at: datetime, wait: float, remaining: float
+    ) -> str:
+        return (
+            f"{self._no_answer()}: {exc}. The first key frees up at {free_at.isoformat()} "
+            f"(in {wait:.1f}s), after the {max(0.0, remaining):.1f}s left of the budget"
+        )
+
+    def _no_answer(self) -> str:
+        budget = self.policy.budget_seconds
+        return f"no {self.provider} key answered within the call's {budget:g}s budget"
+
+
+def _ref(lease: LeasedKey) -> KeyRef:
+    return KeyRef(lease.key_id, lease.label, lease.last4)
+
+
+def _attempt(lease: LeasedKey, outcome: str, detail: str, seconds: float) -> Attempt:
     return Attempt(lease.key_id, lease.label, lease.last4, outcome, detail, round(seconds, 3))
 
 
-def _exhausted_message(exc: NoKeyAvailableError, wait: float | None, remaining: float) -> str:
-    if wait is None:
-        return str(exc)
-    left = max(0.0, remaining)
-    return f"{exc}; that is {wait:.1f}s away, beyond the call's remaining budget of {left:.1f}s"
+def _seconds(moment: datetime, now: datetime) -> float:
+    return max(0.0, (moment - now).total_seconds())
+
+
+def _with_attempts(summary: str, attempts: list[Attempt]) -> str:
+    shown = attempts[-SHOWN_ATTEMPTS:]
+    if not shown:
+        return f"{summary}. No attempt was made"
+    earlier = len(attempts) - len(shown)
+    lines = [f"  ({earlier} earlier attempts not shown)"] if earlier else []
+    return f"{summary}. Attempts:\n" + "\n".join([*lines, *(f"  {a}" for a in shown)])

@@ -9,6 +9,7 @@ from enum import Enum
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 Cell = str | int | float | bool | None | datetime | Enum
@@ -50,9 +51,11 @@ def _cell(value: Cell) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, Enum):
-        return str(value.value)
-    return str(value)
+        return escape(str(value.value))
+    # Values are data, not markup: "[redacted]" must print as it is.
+    return escape(str(value))
 
 
 def say(message: str) -> None:
+    """Print a line for people; the message may use rich markup."""
     stdout.print(message)
