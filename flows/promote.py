@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from prefect import flow, get_run_logger, pause_flow_run
+from prefect import flow, get_run_logger
+from prefect.flow_runs import apause_flow_run
 from prefect.exceptions import FlowPauseTimeout
 from pydantic import ValidationError
 
@@ -43,7 +44,7 @@ class PromoteOutcome(Frozen):
 @flow(
     name="promote", description="Gates → approval in the Prefect UI → compare-and-set stage move."
 )
-def promote(params: PromoteParams) -> PromoteOutcome:
+async def promote(params: PromoteParams) -> PromoteOutcome:
     logger = get_run_logger()
     evidence = gather_evidence(params.model, params.version, params.stage.stage)
     if not evidence.gates_pass:
@@ -56,7 +57,7 @@ def promote(params: PromoteParams) -> PromoteOutcome:
         logger.info(
             "approval #%s opened; waiting for %s", approval.id, ", ".join(approval.approvers)
         )
-        decided = wait_for_decision(evidence, approval, params.timeout_seconds)
+        decided = await wait_for_decision(evidence, approval, params.timeout_seconds)
         if decided.approval.status is not ApprovalStatus.APPROVED:
             raise PromotionRefused(f"approval #{approval.id} {decided.reason}")
         approval = decided.approval
@@ -81,7 +82,7 @@ def promote(params: PromoteParams) -> PromoteOutcome:
     )
 
 
-def wait_for_decision(
+async def wait_for_decision(
     evidence: PromotionEvidence, approval: Approval, timeout: int
 ) -> ReviewOutcome:
     """Pause until the approval is settled; invalid answers re-pause with the reason shown."""
@@ -91,7 +92,7 @@ def wait_for_decision(
         form = ReviewForm.with_initial_data(description=review_markdown(evidence, approval, note))
         remaining = max(1, int(deadline - time.monotonic()))
         try:
-            answer = pause_flow_run(
+            answer = await apause_flow_run(
                 wait_for_input=form, timeout=remaining, poll_interval=POLL_SECONDS
             )
         except FlowPauseTimeout:

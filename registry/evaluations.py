@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from registry.db import Base, JsonDocument, UTCDateTime, utcnow
 from registry.domain import Frozen, JsonObject, Team
+from registry.tables import ModelRow, ModelVersionRow
 
 
 class EvaluationRow(Base):
@@ -127,28 +128,82 @@ class EvaluationRepository:
         )
         self._session.add(row)
         self._session.flush()
-        self._session.add_all(
-            EvaluationExampleRow(evaluation_id=row.id, **example.model_dump())
-            for example in examples
-        )
+        self._session.add_all(_example_row(row.id, example) for example in examples)
         self._session.flush()
         return row.id
 
     def latest_for_version(
-        self, version_id: int, *, passed_only: bool = False
-    ) -> EvaluationRow | None:
+        self,
+        version_id: int,
+        *,
+        passed_only: bool = False,
+        dataset_sha256: str | None = None,
+    ) -> Evaluation | None:
+        """The newest evaluation of a version, optionally only passing ones or on one dataset."""
         query = select(EvaluationRow).where(
             EvaluationRow.team_id == self._team.id, EvaluationRow.version_id == version_id
         )
         if passed_only:
             query = query.where(EvaluationRow.passed.is_(True))
-        return self._session.scalars(query.order_by(EvaluationRow.id.desc()).limit(1)).first()
+        if dataset_sha256 is not None:
+            query = query.where(EvaluationRow.dataset_sha256 == dataset_sha256)
+        row = self._session.scalars(query.order_by(EvaluationRow.id.desc()).limit(1)).first()
+        return None if row is None else self._to_evaluation(row)
+
+    def examples(self, evaluation_id: int) -> list[ExampleResult]:
+        """Per-example results of one evaluation of this team, in dataset order."""
+        rows = self._session.scalars(
+            select(EvaluationExampleRow)
+            .join(EvaluationRow, EvaluationRow.id == EvaluationExampleRow.evaluation_id)
+            .where(
+                EvaluationRow.team_id == self._team.id,
+                EvaluationExampleRow.evaluation_id == evaluation_id,
+            )
+            .order_by(EvaluationExampleRow.position, EvaluationExampleRow.id)
+        )
+        return [ExampleResult.model_validate(row, from_attributes=True) for row in rows]
 
     def example_outcomes(self, evaluation_id: int) -> dict[str, bool]:
         """Correctness per example hash, for paired comparison with another version."""
-        rows = self._session.execute(
-            select(EvaluationExampleRow.example_sha256, EvaluationExampleRow.correct).where(
-                EvaluationExampleRow.evaluation_id == evaluation_id
-            )
+        return {example.example_sha256: example.correct for example in self.examples(evaluation_id)}
+
+    def _to_evaluation(self, row: EvaluationRow) -> Evaluation:
+        version = self._session.get_one(ModelVersionRow, row.version_id)
+        model = self._session.get_one(ModelRow, row.model_id)
+        champion = (
+            self._session.get_one(ModelVersionRow, row.champion_version_id)
+            if row.champion_version_id is not None
+            else None
         )
-        return {sha: correct for sha, correct in rows}
+        return Evaluation(
+            id=row.id,
+            model=model.name,
+            version=version.version,
+            flow_run_id=row.flow_run_id,
+            created_at=row.created_at,
+            champion_version=champion.version if champion else None,
+            **{name: getattr(row, name) for name in _SUMMARY_COLUMNS},
+        )
+
+
+# Summary fields stored as columns of the same name (champion_version is stored as an id).
+_SUMMARY_COLUMNS = tuple(
+    name for name in EvaluationSummary.model_fields if name != "champion_version"
+)
+
+
+def _example_row(evaluation_id: int, example: ExampleResult) -> EvaluationExampleRow:
+    # Chat answers can outgrow the columns; correctness was judged on the full text first.
+    fields = example.model_dump()
+    for name, width in _CLIPPED.items():
+        fields[name] = _clip(fields[name], width)
+    return EvaluationExampleRow(evaluation_id=evaluation_id, **fields)
+
+
+_CLIPPED = {"expected": 256, "predicted": 256, "error": 512}
+
+
+def _clip(text: str | None, width: int) -> str | None:
+    if text is None or len(text) <= width:
+        return text
+    return text[: width - 1] + "…"

@@ -43,8 +43,11 @@ def current_flow_run_id() -> str | None:
     return str(run_id) if run_id else None
 
 
-def keyring() -> MasterKeyring:
-    return MasterKeyring.from_setting(settings().master_key)
+def keyring() -> MasterKeyring | None:
+    """The master keyring, or None when unset (keyless providers such as `local` need none;
+    the key pool names MODELOPS_MASTER_KEY when a provider that needs keys is called)."""
+    master_key = settings().master_key
+    return None if master_key is None else MasterKeyring.from_setting(master_key)
 
 
 def team() -> Team:

@@ -9,7 +9,7 @@ from pydantic import Field
 from registry.approval_service import ReviewAnswer, ReviewOutcome, apply_review, expire
 from registry.approvals import ApprovalRepository
 from registry.domain import Approval, Frozen, ModelVersion, StagePolicy
-from registry.evaluations import EvaluationRepository, EvaluationRow
+from registry.evaluations import Evaluation, EvaluationRepository
 from registry.lifecycle import TransitionRequest, TransitionResult, transition_stage
 from registry.models import ModelRepository
 from registry.stages import Stage
@@ -66,18 +66,18 @@ def gather_evidence(model: str, version: int, target: Stage) -> PromotionEvidenc
     )
 
 
-def _evidence_of(row: EvaluationRow) -> EvaluationEvidence:
+def _evidence_of(evaluation: Evaluation) -> EvaluationEvidence:
     return EvaluationEvidence(
-        id=row.id,
-        dataset=row.dataset_name,
-        examples=row.examples,
-        accuracy=row.accuracy,
-        accuracy_low=row.accuracy_low,
-        accuracy_high=row.accuracy_high,
-        latency_p95_ms=row.latency_p95_ms,
-        passed=row.passed,
-        versus_champion=str(row.comparison.get("summary", "no champion")),
-        worse_than_champion=bool(row.comparison.get("worse_than_champion", False)),
+        id=evaluation.id,
+        dataset=evaluation.dataset_name,
+        examples=evaluation.examples,
+        accuracy=evaluation.accuracy,
+        accuracy_low=evaluation.accuracy_low,
+        accuracy_high=evaluation.accuracy_high,
+        latency_p95_ms=evaluation.latency_p95_ms,
+        passed=evaluation.passed,
+        versus_champion=str(evaluation.comparison.get("summary", "no champion")),
+        worse_than_champion=bool(evaluation.comparison.get("worse_than_champion", False)),
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
+from collections.abc import Awaitable
 from typing import Annotated
 
 import typer
@@ -37,10 +40,16 @@ def run(
         _run_deployment(entry, params, deployment or entry.name, json_output)
     else:
         result = entry.load()(params)
+        if inspect.isawaitable(result):  # async flows return a coroutine to run
+            result = asyncio.run(_awaited(result))
         if json_output:
             print_json(result)
         else:
             say(f"{flow} finished: {result}")
+
+
+async def _awaited(result: Awaitable[object]) -> object:
+    return await result
 
 
 def build_params(entry: FlowEntry, pairs: list[str]) -> FlowParams:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 from collections.abc import Iterator
@@ -94,7 +95,8 @@ def test_four_eyes_repauses_then_a_listed_approver_promotes(
     # Run in a copy of this context: it carries the Prefect settings that point at the test server.
     context = contextvars.copy_context()
     runner = threading.Thread(
-        target=context.run, args=(lambda: outcome.setdefault("result", promote(params)),)
+        target=context.run,
+        args=(lambda: outcome.setdefault("result", asyncio.run(promote(params))),),
     )
     runner.start()
 
@@ -133,7 +135,7 @@ def test_failing_gates_refuse_before_any_approval_is_opened(
     _evaluate(sessions, team, 0.70)
     params = PromoteParams(model="support-intent", version=1, requester="carol")
     with pytest.raises(PromotionRefused, match=r"accuracy 0\.700 is below min_accuracy 0\.85"):
-        promote(params)
+        asyncio.run(promote(params))
     with sessions.begin() as session:
         assert ApprovalRepository(session, team).all() == []
         assert ModelRepository(session, team).version("support-intent", 1).stage is Stage.STAGING
