@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger
-from prefect.flow_runs import apause_flow_run
 from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import apause_flow_run
 from pydantic import ValidationError
 
 from flows.params import PromoteParams
