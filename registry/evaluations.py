@@ -70,12 +70,9 @@ class ExampleResult(Frozen):
     error: str | None = None
 
 
-class EvaluationSummary(Frozen):
-    """Aggregates of one evaluation run; `gates` maps gate name to its verdict and reason."""
+class EvaluationAggregates(Frozen):
+    """What one version scored on one run: accuracy with its interval, latency, tokens, cost."""
 
-    dataset_name: str
-    dataset_uri: str
-    dataset_sha256: str
     examples: int
     correct: int
     accuracy: float
@@ -87,6 +84,14 @@ class EvaluationSummary(Frozen):
     output_tokens: int
     cost: float
     errors: int
+
+
+class EvaluationSummary(EvaluationAggregates):
+    """One evaluation run; `gates` maps gate name to its verdict and reason."""
+
+    dataset_name: str
+    dataset_uri: str
+    dataset_sha256: str
     champion_version: int | None
     comparison: JsonObject
     gates: JsonObject

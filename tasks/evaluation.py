@@ -34,8 +34,9 @@ from tasks.evaluation_plan import (
     decide_move,
 )
 from tasks.evaluation_report import label_table, report_key, report_markdown
-from tasks.evaluation_run import asker, retry_on_retryable_provider_error, run_all
+from tasks.evaluation_run import asker, run_all
 from tasks.evaluation_scoring import Scorecard, ledger_evidence, score
+from tasks.retry import retry_on_transient
 
 RUN_TIMEOUT_SECONDS = 6 * 3600
 
@@ -108,7 +109,7 @@ def _under_test(model: Model, version: ModelVersion) -> VersionUnderTest:
     retries=2,
     retry_delay_seconds=[10, 60],
     retry_jitter_factor=0.5,
-    retry_condition_fn=retry_on_retryable_provider_error,
+    retry_condition_fn=retry_on_transient,
     timeout_seconds=RUN_TIMEOUT_SECONDS,
 )
 async def run_examples(

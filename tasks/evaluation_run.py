@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from prefect import Task
-from prefect.client.schemas.objects import State, TaskRun
 
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ClassificationRequest
@@ -166,17 +162,6 @@ def _decisive(failed: ExceptionGroup[Exception]) -> Exception:
 def is_retryable(error: BaseException) -> bool:
     """Only provider faults that may pass (timeouts, 5xx, rate limits); never bad input."""
     return isinstance(error, ProviderError) and error.retryable
-
-
-def retry_on_retryable_provider_error(
-    task: Task[..., Any], task_run: TaskRun, state: State[Any]
-) -> bool:
-    """Prefect's retry_condition_fn: a plain function, as Prefect ignores callable objects.
-
-    Reads the exception from `state.data`: `state.result()` returns an unawaited coroutine
-    inside an async task, which would silently mean "never retry".
-    """
-    return isinstance(state.data, BaseException) and is_retryable(state.data)
 
 
 class _Progress:

@@ -13,27 +13,13 @@ from analysis import mcnemar, quantile_ci
 from analysis.proportions import wilson_interval
 from registry.catalog_spec import CostSpec, GatesSpec
 from registry.domain import Frozen, JsonObject
-from registry.evaluations import EvaluationSummary, ExampleResult
+from registry.evaluations import EvaluationAggregates, EvaluationSummary, ExampleResult
 from registry.stages import Stage
 from tasks.evaluation_dataset import EvalDataset
 from tasks.evaluation_plan import EvaluationPlan, RunResults
 
 ALPHA = 0.05  # one-sided McNemar level for "worse than the champion"
 CONFIDENCE = 0.95  # of the accuracy interval
-
-
-class Aggregates(Frozen):
-    examples: int
-    correct: int
-    accuracy: float
-    accuracy_low: float
-    accuracy_high: float
-    latency_p50_ms: float
-    latency_p95_ms: float
-    input_tokens: int
-    output_tokens: int
-    cost: float
-    errors: int
 
 
 class PairedComparison(Frozen):
@@ -80,7 +66,7 @@ class Scorecard(Frozen):
         return [verdict.reason for verdict in self.verdicts if not verdict.passed]
 
 
-def aggregate(results: list[ExampleResult], cost: CostSpec) -> Aggregates:
+def aggregate(results: list[ExampleResult], cost: CostSpec) -> EvaluationAggregates:
     """Accuracy with its Wilson interval; latency quantiles over the examples that answered."""
     n, correct = len(results), sum(result.correct for result in results)
     z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2.0)
@@ -88,7 +74,7 @@ def aggregate(results: list[ExampleResult], cost: CostSpec) -> Aggregates:
     latencies = [result.latency_ms for result in results if result.error is None]
     input_tokens = sum(result.input_tokens for result in results)
     output_tokens = sum(result.output_tokens for result in results)
-    return Aggregates(
+    return EvaluationAggregates(
         examples=n,
         correct=correct,
         accuracy=correct / n if n else 0.0,
@@ -139,7 +125,7 @@ def compare_with_champion(candidate: RunResults, champion: RunResults) -> Paired
 
 
 def judge_gates(
-    gates: GatesSpec, scores: Aggregates, comparison: PairedComparison | None
+    gates: GatesSpec, scores: EvaluationAggregates, comparison: PairedComparison | None
 ) -> list[GateVerdict]:
     """One verdict per gate the policy sets; a gate left out of the policy is not judged."""
     verdicts = []
@@ -167,7 +153,7 @@ def judge_gates(
     return verdicts
 
 
-def _accuracy_verdict(minimum: float, scores: Aggregates) -> GateVerdict:
+def _accuracy_verdict(minimum: float, scores: EvaluationAggregates) -> GateVerdict:
     ok = scores.accuracy >= minimum
     interval = f"{CONFIDENCE:.0%} CI {scores.accuracy_low:.3f}-{scores.accuracy_high:.3f}"
     reason = (
@@ -236,7 +222,9 @@ def ledger_evidence(scorecard: Scorecard, evaluation_id: int) -> JsonObject:
     }
 
 
-def _summary(dataset: EvalDataset, scores: Aggregates, champion: int | None) -> EvaluationSummary:
+def _summary(
+    dataset: EvalDataset, scores: EvaluationAggregates, champion: int | None
+) -> EvaluationSummary:
     return EvaluationSummary(
         dataset_name=dataset.name,
         dataset_uri=dataset.uri,

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from modelops.cli.context import load_settings
+
 
 def demo() -> None:
-    """Run the whole lifecycle on the example catalog (SQLite, local provider)."""
+    """Register, fine-tune, evaluate, promote with approval, roll back: on SQLite and the
+    local provider, in a fresh directory under MODELOPS_DATA_DIR/demo."""
+    from modelops.demo import run_demo  # imports every flow: only when asked for
+
+    run_demo(load_settings().data_dir)

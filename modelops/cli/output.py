@@ -14,8 +14,13 @@ from rich.table import Table
 
 Cell = str | int | float | bool | None | datetime | Enum
 
+# Piped output gets a wide page, so tables stay one row per line in logs and files.
+PIPED_WIDTH = 160
+
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+if not stdout.is_terminal:
+    stdout.width = PIPED_WIDTH
 
 
 def print_json(data: object) -> None:

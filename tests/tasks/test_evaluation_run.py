@@ -23,9 +23,9 @@ from tasks.evaluation_run import (
     Answer,
     NothingAnsweredError,
     is_retryable,
-    retry_on_retryable_provider_error,
     run_all,
 )
+from tasks.retry import retry_on_transient
 
 
 def _examples(n: int) -> list[EvalExample]:
@@ -182,4 +182,4 @@ def _state(outcome: Exception | None) -> Any:
 def test_retry_condition_retries_only_retryable_provider_faults(
     outcome: Exception | None, retry: bool
 ) -> None:
-    assert retry_on_retryable_provider_error(None, None, _state(outcome)) is retry  # type: ignore[arg-type]
+    assert asyncio.run(retry_on_transient(None, None, _state(outcome))) is retry  # type: ignore[arg-type]

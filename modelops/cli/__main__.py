@@ -1,0 +1,5 @@
+"""`python -m modelops.cli …` is the `modelops` command."""
+
+from modelops.cli import main
+
+main()

@@ -1,0 +1,201 @@
+"""The demo: the whole lifecycle on the embedded defaults, narrated step by step.
+
+It runs on a fresh SQLite database under `$MODELOPS_DATA_DIR/demo` with the local
+provider (real scikit-learn training), and on Prefect's ephemeral API unless
+PREFECT_API_URL names a server. It answers its own approval through the Prefect
+API, as a reviewer would in the UI, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.answers import answer, flow_run_state
+from flows.evaluate import EvaluateOutcome, evaluate
+from flows.fine_tune import FineTuneOutcome, fine_tune
+from flows.params import (
+    EvaluateParams,
+    FineTuneParams,
+    PromoteParams,
+    RegisterModelParams,
+    TrainingSettings,
+)
+from flows.promote import PromoteOutcome, promote
+from flows.register_model import register_model
+from modelops.cli.models_cmd import print_ledger
+from modelops.cli.output import say
+from modelops.runtime import Runtime, open_runtime
+from modelops.settings import Settings
+from registry.approvals import ApprovalRepository
+from registry.domain import Approval, ApprovalStatus
+from registry.ledger import LedgerRepository
+from registry.lifecycle import RollbackRequest, rollback
+from registry.models import ModelRepository
+from registry.schema import upgrade
+
+MODEL = "support-intent"
+REQUESTER = "demo-requester"
+
+
+def prepare(data_root: Path) -> Settings:
+    """A fresh demo data dir and database; the flows read these settings."""
+    demo_dir = data_root / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    demo_dir.mkdir(parents=True)
+    os.environ["MODELOPS_DATA_DIR"] = str(demo_dir)
+    os.environ["MODELOPS_TEAM"] = "default"
+    os.environ.pop("MODELOPS_DATABASE_URL", None)  # the demo never touches a real database
+    # Read by Prefect's ephemeral server, a subprocess started on first use: no phoning home.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+    return Settings()
+
+
+def run_demo(data_root: Path) -> None:
+    settings = prepare(data_root)
+    rt = open_runtime(settings, check_schema=False)
+    before, after = upgrade(rt.engine)
+    say(f"[bold]modelops demo[/bold]: SQLite at {settings.resolved_database_url}")
+    say(f"1. schema migrated {before or 'empty'} -> {after}")
+    try:
+        _lifecycle(rt)
+    finally:
+        rt.close()
+    command = ".venv/bin/modelops" if Path(".venv/bin/modelops").exists() else "modelops"
+    say(f"\nexplore it: MODELOPS_DATA_DIR={settings.data_dir} {command} models history {MODEL}")
+
+
+def _lifecycle(rt: Runtime) -> None:
+    registered = asyncio.run(register_model(RegisterModelParams(model=MODEL, actor="demo")))
+    say(
+        f"2. register-model: catalog synced; {MODEL} v{registered.version} = "
+        f"{registered.provider_model_id}, trained on the bootstrap set, now {registered.stage}"
+    )
+    _report_evaluation("3.", registered.version, _evaluate(registered.version))
+    tuned = _fine_tune("4.", TrainingSettings(seed=0))
+    _report_evaluation("5.", tuned.version, _evaluate(tuned.version))
+    _promote("6.", tuned.version, reviewer="alice")
+    challenger = _fine_tune("7.", TrainingSettings(seed=7, n_epochs=8))
+    scored = _evaluate(challenger.version)
+    _report_evaluation("8.", challenger.version, scored)
+    if not scored.passed:
+        say("   the challenger did not pass its gates, so production stays as it is")
+        _print_ledger(rt)
+        return
+    _promote("9.", challenger.version, reviewer="bob")
+    between = datetime.now(UTC)
+    with rt.transaction() as session:
+        result = rollback(
+            session,
+            rt.require_team(session),
+            RollbackRequest(model=MODEL, actor="demo", reason="demo: roll back the challenger"),
+        )
+    say(f"10. rollback: v{result.replaced} taken down, v{result.version.version} restored")
+    _print_ledger(rt, between)
+
+
+def _fine_tune(step: str, training: TrainingSettings) -> FineTuneOutcome:
+    params = FineTuneParams(model=MODEL, training=training, actor="demo", poll_seconds=0.5)
+    tuned = asyncio.run(fine_tune(params))
+    say(
+        f"{step} fine-tune: v{tuned.version} from v{tuned.parent_version} on {tuned.examples} "
+        f"examples (sha256 {tuned.dataset_sha256[:12]}), job {tuned.fine_tune_job_id}, "
+        f"now {tuned.stage}"
+    )
+    return tuned
+
+
+def _evaluate(version: int) -> EvaluateOutcome:
+    return asyncio.run(evaluate(EvaluateParams(model=MODEL, version=version, actor="demo")))
+
+
+def _report_evaluation(step: str, version: int, scored: EvaluateOutcome) -> None:
+    say(
+        f"{step} evaluate v{version}: accuracy {scored.accuracy:.3f} "
+        f"[{scored.accuracy_low:.3f}, {scored.accuracy_high:.3f}] on {scored.examples} "
+        f"examples, p95 {scored.latency_p95_ms:.1f} ms; {scored.versus_champion}; "
+        f"now {scored.stage}"
+    )
+    for failure in scored.gate_failures:
+        say(f"   gate failed: {failure}")
+
+
+def _promote(step: str, version: int, *, reviewer: str) -> PromoteOutcome:
+    """Run promote in a thread; answer its approval through the Prefect API meanwhile."""
+    params = PromoteParams(model=MODEL, version=version, requester=REQUESTER, reason="demo")
+    box: dict[str, PromoteOutcome | BaseException] = {}
+    runner = threading.Thread(
+        target=contextvars.copy_context().run, args=(_capture, box, lambda: promote(params))
+    )
+    runner.start()
+    approval = _wait_for(lambda: _paused_approval(version), what="the approval to open")
+    say(
+        f"{step} promote v{version}: approval #{approval.id} needs one of "
+        f"{', '.join(approval.approvers)} (four eyes: not {approval.requester}); "
+        f"the run is paused in Prefect"
+    )
+    say(f"   answering as {reviewer} through the Prefect API, as the UI's Resume form does")
+    answer(approval.flow_run_id or "", approve=True, reviewer=reviewer, comment="demo approval")
+    runner.join()
+    outcome = box["result"]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    replaced = f"; v{outcome.replaced} archived" if outcome.replaced else ""
+    approvers = ", ".join(outcome.approved_by)
+    say(f"   v{version} is now {outcome.stage} (approved by {approvers}){replaced}")
+    return outcome
+
+
+def _capture(box: dict[str, PromoteOutcome | BaseException], call: Callable[[], object]) -> None:
+    try:
+        box["result"] = asyncio.run(call())  # type: ignore[arg-type]
+    except BaseException as exc:  # handed to the main thread, which re-raises it
+        box["result"] = exc
+
+
+def _paused_approval(version: int) -> Approval | None:
+    from tasks.context import unit_of_work
+
+    with unit_of_work() as (session, team):
+        pending = ApprovalRepository(session, team).all(status=ApprovalStatus.PENDING)
+    for approval in pending:
+        if approval.version == version and approval.flow_run_id:
+            state = flow_run_state(approval.flow_run_id)
+            if state is not None and state.value == "PAUSED":
+                return approval
+    return None
+
+
+def _wait_for(
+    condition: Callable[[], Approval | None], *, what: str, timeout: float = 300
+) -> Approval:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found is not None:
+            return found
+        time.sleep(0.5)  # the flow runs in another thread; its pause is only visible via the API
+    raise TimeoutError(f"demo: timed out waiting for {what}")
+
+
+def _print_ledger(rt: Runtime, between: datetime | None = None) -> None:
+    with rt.transaction() as session:
+        team = rt.require_team(session)
+        model = ModelRepository(session, team).row(MODEL)
+        ledger = LedgerRepository(session, team)
+        entries = ledger.history(model)
+        then = ledger.production_at(model, between) if between else None
+    say("")
+    print_ledger(MODEL, entries)
+    if between is not None:
+        say(f"production just before the rollback ({between:%H:%M:%S} UTC): v{then}")
