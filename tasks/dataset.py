@@ -8,15 +8,14 @@ has at least MIN_PER_LABEL examples. The report carries the file's sha256 for th
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from pathlib import Path
-from typing import Literal
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from adapters.chat_jsonl import ChatJsonlError, parse_chat_examples
 from registry.domain import Frozen
 
 # OpenAI refuses a fine-tuning file with fewer than 10 examples
@@ -45,20 +44,6 @@ class DatasetReport(Frozen):
         default_factory=dict, description="Examples per label (classification models only)."
     )
     warnings: list[str] = Field(default_factory=list)
-
-
-class _Message(BaseModel):
-    # OpenAI's format allows more keys (name, weight, tool calls); they are not ours to judge.
-    model_config = ConfigDict(extra="allow")
-
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class _Example(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    messages: list[_Message] = Field(min_length=2)
 
 
 def read_training_file(path: str, *, classification: bool) -> DatasetReport:
@@ -96,33 +81,10 @@ def read_training_file(path: str, *, classification: bool) -> DatasetReport:
 def parse_answers(content: bytes, *, source: str) -> list[str]:
     """The final assistant message of every example, or DatasetError naming the first bad line."""
     try:
-        lines = content.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"training dataset {source} is not UTF-8: {exc}") from exc
-    return [_answer(number, line, source) for number, line in enumerate(lines, 1) if line.strip()]
-
-
-def _answer(number: int, line: str, source: str) -> str:
-    where = f"training dataset {source}, line {number}"
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
-    try:
-        example = _Example.model_validate(record)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "line"
-        raise DatasetError(
-            f"{where}: not a chat fine-tuning example ({field}: {first['msg']}); expected "
-            '{"messages": [{"role": "user", "content": …}, {"role": "assistant", "content": …}]}'
-        ) from None
-    *prompt, last = example.messages
-    if last.role != "assistant" or not last.content.strip():
-        raise DatasetError(f"{where}: the last message must be a non-empty assistant answer")
-    if not any(m.role == "user" and m.content.strip() for m in prompt):
-        raise DatasetError(f"{where}: needs a non-empty user message before the answer")
-    return last.content
+        examples = parse_chat_examples(content, source=f"training dataset {source}")
+    except ChatJsonlError as exc:
+        raise DatasetError(str(exc)) from exc
+    return [example.answer for example in examples]
 
 
 def check_balance(labels: dict[str, int], *, source: str) -> list[str]:

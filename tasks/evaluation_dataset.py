@@ -6,12 +6,12 @@ The expected answer is the final assistant message; the prompt is every message 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from adapters.chat import ChatMessage, Role
+from adapters.chat_jsonl import ChatJsonlError, parse_chat_examples
 from registry.domain import Frozen
 
 
@@ -62,53 +62,16 @@ def read_eval_dataset(path: str) -> EvalDataset:
 def parse_eval_jsonl(content: bytes, *, source: str) -> list[EvalExample]:
     """Every example of the file, or EvalDatasetError naming the first bad line."""
     try:
-        lines = content.decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise EvalDatasetError(f"eval dataset {source} is not UTF-8: {exc}") from exc
-    examples: list[EvalExample] = []
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            examples.append(_example(len(examples), number, line, source))
-    if not examples:
-        raise EvalDatasetError(f"eval dataset {source} has no examples")
-    return examples
-
-
-def _message(where: str, index: int, raw: object) -> ChatMessage:
-    if not isinstance(raw, dict):
-        raise EvalDatasetError(f"{where}: message {index} is not an object")
-    try:
-        # Other keys of the format (`name`, `weight`) do not change what is asked or expected.
-        return ChatMessage.model_validate({"role": raw.get("role"), "content": raw.get("content")})
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        field = ".".join(str(part) for part in problem["loc"]) or "message"
-        raise EvalDatasetError(f"{where}: message {index}, {field}: {problem['msg']}") from None
-
-
-def _example(position: int, number: int, line: str, source: str) -> EvalExample:
-    where = f"eval dataset {source}, line {number}"
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise EvalDatasetError(f"{where}: not JSON ({exc.msg}, column {exc.colno})") from None
-    raw = record.get("messages") if isinstance(record, dict) else None
-    if not isinstance(raw, list) or len(raw) < 2:
-        raise EvalDatasetError(
-            f"{where}: needs a `messages` list with a user turn and the expected assistant answer"
+        examples = parse_chat_examples(content, source=f"eval dataset {source}")
+    except ChatJsonlError as exc:
+        raise EvalDatasetError(str(exc)) from exc
+    return [
+        EvalExample(
+            position=position,
+            line=example.line,
+            sha256=example.sha256,
+            prompt=list(example.prompt),
+            expected=example.answer,
         )
-    messages = [_message(where, index, message) for index, message in enumerate(raw, 1)]
-    *prompt, answer = messages
-    if answer.role is not Role.ASSISTANT or not answer.content.strip():
-        raise EvalDatasetError(f"{where}: the last message must be the expected assistant answer")
-    users = [m for m in prompt if m.role is Role.USER]
-    if not users or not users[-1].content.strip():
-        raise EvalDatasetError(f"{where}: needs a non-empty user message before the answer")
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return EvalExample(
-        position=position,
-        line=number,
-        sha256=hashlib.sha256(canonical.encode()).hexdigest(),
-        prompt=prompt,
-        expected=answer.content,
-    )
+        for position, example in enumerate(examples)
+    ]

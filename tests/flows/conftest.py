@@ -58,3 +58,7 @@ def wait_until(
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# The real CLI, in-process, for flows answered from the command line.
+from tests.cli.conftest import cli  # noqa: E402, F401

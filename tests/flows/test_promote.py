@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import threading
 from collections.abc import Iterator
 from uuid import UUID
@@ -139,3 +140,63 @@ def test_failing_gates_refuse_before_any_approval_is_opened(
     with sessions.begin() as session:
         assert ApprovalRepository(session, team).all() == []
         assert ModelRepository(session, team).version("support-intent", 1).stage is Stage.STAGING
+
+
+def _start_promote(params: PromoteParams, outcome: dict[str, object]) -> threading.Thread:
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            outcome["result"] = asyncio.run(promote(params))
+        except Exception as exc:  # handed to the test thread
+            outcome["result"] = exc
+
+    runner = threading.Thread(target=context.run, args=(run,))
+    runner.start()
+    return runner
+
+
+def test_nobody_answering_expires_the_approval_and_changes_nothing(
+    prefect_api: PrefectServer, staged
+) -> None:  # type: ignore[no-untyped-def]
+    sessions, team = staged
+    _evaluate(sessions, team, 0.91)
+    outcome: dict[str, object] = {}
+    params = PromoteParams(model="support-intent", version=1, requester="alice", timeout_seconds=10)
+    _start_promote(params, outcome).join(timeout=120)
+
+    assert isinstance(outcome["result"], PromotionRefused)
+    assert "expired: nobody answered within 10s; nothing changed" in str(outcome["result"])
+    with sessions.begin() as session:
+        (approval,) = ApprovalRepository(session, team).all()
+        assert approval.status is ApprovalStatus.EXPIRED
+        assert ModelRepository(session, team).version("support-intent", 1).stage is Stage.STAGING
+
+
+def test_approvals_cli_answers_the_paused_run_like_the_ui_form(
+    prefect_api: PrefectServer, staged, cli, registry_env: str
+) -> None:  # type: ignore[no-untyped-def]
+    sessions, team = staged
+    _evaluate(sessions, team, 0.91)
+    outcome: dict[str, object] = {}
+    params = PromoteParams(
+        model="support-intent", version=1, requester="alice", timeout_seconds=300
+    )
+    runner = _start_promote(params, outcome)
+    approval = wait_until(lambda: _pending_approval(sessions, team), what="an approval")
+    wait_until(lambda: _paused_with_key(approval.flow_run_id, set()), what="the pause")  # type: ignore[attr-defined]
+
+    listed = cli("approvals", "list", "--json", env={"MODELOPS_DATABASE_URL": registry_env})
+    assert [(a["id"], a["status"]) for a in json.loads(listed.out)] == [(approval.id, "pending")]  # type: ignore[attr-defined]
+    own = cli("approvals", "approve", str(approval.id), "--reviewer", "alice")  # type: ignore[attr-defined]
+    assert own.code == 2 and "four-eyes policy" in own.err
+    answered = cli(
+        "approvals", "approve", str(approval.id), "--reviewer", "bob", "--comment", "lgtm"
+    )  # type: ignore[attr-defined]
+    runner.join(timeout=120)
+
+    assert answered.code == 0, answered.err
+    assert f"approval {approval.id} is approved" in answered.out  # type: ignore[attr-defined]
+    assert isinstance(outcome["result"], PromoteOutcome)
+    with sessions.begin() as session:
+        assert ModelRepository(session, team).version("support-intent", 1).stage is Stage.PRODUCTION

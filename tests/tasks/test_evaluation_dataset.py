@@ -82,11 +82,11 @@ def test_example_hash_ignores_key_order_and_spacing_but_not_content() -> None:
         ),
         (
             '{"messages": [{"role": "user", "content": "x"}, {"role": "user", "content": "y"}]}',
-            "line 2: the last message must be the expected assistant answer",
+            "line 2: the last message must be a non-empty assistant answer",
         ),
         (
             '{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "  "}]}',
-            "line 2: the last message must be the expected assistant answer",
+            "line 2: the last message must be a non-empty assistant answer",
         ),
         (
             '{"messages": [{"role": "system", "content": "x"}, {"role": "assistant", "content": "y"}]}',
