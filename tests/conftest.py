@@ -18,6 +18,9 @@ from registry.schema import upgrade
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
+# Fixtures for the fake providers, shared by the adapters and gateway tests.
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 def _server_url() -> str:
     return os.environ.get("MODELOPS_TEST_DATABASE_URL", DEFAULT_SERVER)

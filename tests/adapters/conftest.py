@@ -8,29 +8,7 @@ import pytest
 
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.fakes.asyncgen_server import FakeAsyncGenServer
-from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.webhook_receiver import WebhookReceiver
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-# One server per module (starting is instant, stopping takes uvicorn a tick); each test gets it
-# reset, with no script, no recorded request and no jobs left by the test before.
-
-
-@pytest.fixture(scope="module")
-def _openai_server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def openai_server(_openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
-    _openai_server.reset()
-    return _openai_server
 
 
 @pytest.fixture(scope="module")

@@ -32,23 +32,6 @@ SECRET_B = "plainsecretBBBBBBBBBBBB2222"
 SECRET_C = "sk-proj-CCCCCCCCCCCCCCCC3333"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def _openai_server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def openai_server(_openai_server: FakeOpenAIServer) -> FakeOpenAIServer:
-    _openai_server.reset()
-    return _openai_server
-
-
 @dataclass
 class FakeTime:
     """The call's monotonic clock and the pool's UTC clock, moved only by `sleep`/`advance`,
