@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-
-from prefect import Flow
+from typing import TYPE_CHECKING
 
 from flows.params import (
     EvaluateParams,
@@ -15,6 +14,9 @@ from flows.params import (
     RegisterModelParams,
     RetrainParams,
 )
+
+if TYPE_CHECKING:  # importing Prefect costs seconds; the CLI loads a flow only to run it
+    from prefect import Flow
 
 
 @dataclass(frozen=True)

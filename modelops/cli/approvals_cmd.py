@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from flows.answers import NotWaitingError, answer
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import print_json, print_table, say
@@ -72,6 +71,8 @@ def reject_cmd(
 
 
 def _answer(approval_id: int, *, approve: bool, reviewer: str, comment: str, wait: float) -> None:
+    from flows.answers import NotWaitingError, answer  # Prefect's client: only when answering
+
     review = ReviewAnswer(approve=approve, reviewer=reviewer, comment=comment)
     with runtime() as rt:
         with rt.transaction() as session:

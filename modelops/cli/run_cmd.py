@@ -9,7 +9,6 @@ from collections.abc import Awaitable
 from typing import Annotated
 
 import typer
-from prefect.client.schemas.objects import FlowRun
 from pydantic import ValidationError
 
 from flows.index import FLOWS, FlowEntry
@@ -92,6 +91,7 @@ def _server_url() -> str | None:
 
 
 def _run_deployment(entry: FlowEntry, params: FlowParams, deployment: str, as_json: bool) -> None:
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
