@@ -10,11 +10,11 @@ AdapterError
  │    ├── ModelUnavailableError       scope=model       5xx, 529, overloaded, unusable base URL
  │    ├── BadRequestError             scope=request     400, 405-499 except those above
  │    │    ├── ContextLengthError         context_length_exceeded, prompt too long
- │    │    └── NotFoundError              404 unknown model, job, file or task
+ │    │    └── ResourceNotFoundError      404 unknown model, job, file or task
  │    └── TransientError              scope=transient   retry elsewhere, cool nothing
  │         ├── ProviderTimeoutError       timeouts, 408
  │         ├── ProviderConnectionError    connection refused/reset mid-flight
- │         ├── ConflictError              409, 425: a conflicting request is in flight
+ │         ├── RequestConflictError       409, 425: a conflicting request is in flight
  │         └── ProtocolError              malformed or unexpected body, 1xx/3xx, broken HTTP
  ├── ConfigurationError               misuse, raised before anything is sent
  │    ├── UnknownProviderKindError        lists the kinds that exist
@@ -39,14 +39,12 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
-    "ConflictError",
     "ContextLengthError",
     "FaultScope",
     "InvalidSignatureError",
     "KeyScopedError",
     "MalformedWebhookError",
     "ModelUnavailableError",
-    "NotFoundError",
     "PermissionDeniedError",
     "ProtocolError",
     "ProviderConnectionError",
@@ -54,6 +52,8 @@ __all__ = [
     "ProviderTimeoutError",
     "QuotaExhaustedError",
     "RateLimitedError",
+    "RequestConflictError",
+    "ResourceNotFoundError",
     "TransientError",
     "UnknownProviderKindError",
     "UnsupportedCategoryError",
@@ -185,7 +185,7 @@ class ContextLengthError(BadRequestError):
     """The prompt plus requested output exceeds the model's context window."""
 
 
-class NotFoundError(BadRequestError):
+class ResourceNotFoundError(BadRequestError):
     """The model, job, file or task does not exist for this credential (404)."""
 
 
@@ -204,7 +204,7 @@ class ProviderConnectionError(TransientError):
     """The connection failed or was reset before an answer arrived."""
 
 
-class ConflictError(TransientError):
+class RequestConflictError(TransientError):
     """A conflicting request is in flight (409, 425), for example the same idempotency key."""
 
 

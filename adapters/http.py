@@ -19,10 +19,8 @@ from pydantic import BaseModel, JsonValue, ValidationError
 from adapters.errors import (
     AuthenticationError,
     BadRequestError,
-    ConflictError,
     ContextLengthError,
     ModelUnavailableError,
-    NotFoundError,
     PermissionDeniedError,
     ProtocolError,
     ProviderConnectionError,
@@ -30,6 +28,8 @@ from adapters.errors import (
     ProviderTimeoutError,
     QuotaExhaustedError,
     RateLimitedError,
+    RequestConflictError,
+    ResourceNotFoundError,
     redact,
 )
 from adapters.ratelimit import parse_retry_after
@@ -96,10 +96,10 @@ def classify_status(status: int, detail: ErrorDetail) -> type[ProviderError]:
         401: AuthenticationError,
         402: QuotaExhaustedError,
         403: PermissionDeniedError,
-        404: NotFoundError,
+        404: ResourceNotFoundError,
         408: ProviderTimeoutError,
-        409: ConflictError,
-        425: ConflictError,
+        409: RequestConflictError,
+        425: RequestConflictError,
         429: RateLimitedError,
     }
     if status in by_status:

@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 from adapters.base import Credential
 from adapters.chat import ChatMessage, ChatRequest, Role
 from adapters.registry import chat_adapter
-from gateway.providers import ProviderHandle, open_provider
-from registry.db import make_engine, make_session_factory
+from dispatch.providers import ProviderHandle, open_provider
+from registry.database import make_engine, make_session_factory
 from registry.keys import KeyPool, MasterKeyring, new_master_key
 from registry.schema import upgrade
 from registry.tables import ProviderRow

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.keys import KeyOutcome, KeyPool, MasterKeyring, NoKeyAvailableError, new_master_key
 from registry.schema import upgrade
 from registry.tables import ProviderRow

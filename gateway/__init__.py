@@ -1,1 +1,1 @@
-"""modelops gateway layer."""
+"""The traffic plane: the ASGI app that serves a team's endpoints."""

@@ -39,7 +39,7 @@ from registry.approvals import ApprovalRepository
 from registry.domain import Approval, ApprovalStatus
 from registry.ledger import LedgerRepository
 from registry.lifecycle import RollbackRequest, rollback
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.schema import upgrade
 
 MODEL = "support-intent"

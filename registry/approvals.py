@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from registry.db import utcnow
 from registry.domain import Approval, ApprovalDecision, ApprovalStatus, StagePolicy, Team
 from registry.errors import ConflictError, NotFoundError
+from registry.orm import utcnow
 from registry.stages import Stage
 from registry.tables import ApprovalDecisionRow, ApprovalRow, ModelRow, ModelVersionRow
 

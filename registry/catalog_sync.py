@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.catalog import Catalog, CatalogEntry, ModelSpec, ProviderSpec
-from registry.db import utcnow
 from registry.domain import Frozen
 from registry.errors import ConflictError, translate_database_errors
+from registry.orm import utcnow
 from registry.tables import ModelRow, ProviderRow, TeamRow
 from registry.teams import TeamRepository
 

@@ -1,19 +1,52 @@
-"""A database handle for entry points: engine, sessions, one transaction per unit of work."""
+"""Engines and the database handle for entry points: sessions, one transaction per unit of work."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
-from registry.db import make_engine, make_session_factory
 from registry.domain import Team
 from registry.errors import NotFoundError
 from registry.schema import ensure_current
 from registry.teams import TeamRepository
+
+
+def make_engine(url: str, *, pool: bool = True) -> Engine:
+    """Create an engine; SQLite gets a busy timeout and IMMEDIATE transactions.
+
+    SQLite upgrades a read lock to a write lock lazily and fails at once when two
+    writers race; BEGIN IMMEDIATE makes the second writer wait instead.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, poolclass=NullPool)
+        _make_sqlite_transactions_immediate(engine)
+        return engine
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if not pool:
+        kwargs["poolclass"] = NullPool
+    return create_engine(url, **kwargs)
+
+
+def _make_sqlite_transactions_immediate(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 @dataclass

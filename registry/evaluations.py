@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, JsonDocument, UTCDateTime, utcnow
 from registry.domain import Frozen, JsonObject, Team
+from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
 from registry.tables import ModelRow, ModelVersionRow
 
 

@@ -15,9 +15,9 @@ from pydantic import Field
 from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from registry.db import Base, JsonDocument, UTCDateTime, utcnow
 from registry.domain import Frozen, JsonObject, Team
 from registry.errors import NotFoundError, translate_database_errors
+from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
 
 
 class FineTuneStatus(StrEnum):

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.db import utcnow
 from registry.domain import JsonObject, LedgerAction, LedgerEntry, Team
+from registry.orm import utcnow
 from registry.stages import Stage
 from registry.tables import LedgerEntryRow, ModelRow, ModelVersionRow
 

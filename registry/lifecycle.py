@@ -28,7 +28,7 @@ from registry.errors import (
     translate_database_errors,
 )
 from registry.ledger import LedgerRepository
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage, allowed_targets
 from registry.tables import ModelVersionRow
 

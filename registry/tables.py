@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.db import Base, JsonDocument, UTCDateTime, utcnow
+from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
 from registry.stages import Stage
 
 _STAGES = ", ".join(f"'{stage.value}'" for stage in Stage)

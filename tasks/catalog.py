@@ -9,7 +9,7 @@ from registry.catalog import load_catalog
 from registry.catalog_sync import SyncAction, apply_sync, plan_sync
 from registry.domain import Frozen, ModelVersion
 from registry.lifecycle import NewVersion, TransitionRequest, register_version, transition_stage
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.providers import ProviderRepository
 from registry.stages import Stage
 from tasks.context import database, settings, unit_of_work

@@ -8,7 +8,7 @@ from functools import cache
 
 from sqlalchemy.orm import Session
 
-from gateway.providers import ProviderHandle, open_provider
+from dispatch.providers import ProviderHandle, open_provider
 from modelops.settings import Settings
 from registry.database import Database, require_team
 from registry.domain import Team

@@ -19,7 +19,7 @@ from registry.catalog_spec import CostSpec, GatesSpec
 from registry.domain import Frozen, Model, ModelVersion, StagePolicy
 from registry.evaluations import EvaluationRepository
 from registry.lifecycle import TransitionRequest, transition_stage
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tasks.context import provider, team, unit_of_work
 from tasks.evaluation_dataset import EvalDataset, read_eval_dataset

@@ -15,7 +15,7 @@ from adapters.categories import Category
 from adapters.chat import ChatRequest, ClassificationRequest
 from adapters.errors import FaultScope, ProviderError, ProviderTimeoutError
 from adapters.registry import chat_adapter, classification_adapter
-from gateway.providers import ProviderHandle
+from dispatch.providers import ProviderHandle
 from registry.domain import Frozen
 from registry.evaluations import ExampleResult
 from tasks.evaluation_dataset import EvalExample

@@ -15,11 +15,11 @@ from prefect.tasks import exponential_backoff
 
 from adapters.jobs import FilePurpose, FineTuneJob, FineTuneRequest, Hyperparameters
 from adapters.registry import file_adapter, fine_tune_adapter
-from gateway.providers import ProviderHandle
+from dispatch.providers import ProviderHandle
 from registry.domain import Frozen, Lineage, ModelVersion
 from registry.finetune_jobs import FineTuneJobRecord, FineTuneJobRepository, FineTuneStatus
 from registry.lifecycle import NewVersion, TransitionRequest, register_version, transition_stage
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tasks.context import provider, team, unit_of_work
 from tasks.dataset import DatasetError, DatasetReport

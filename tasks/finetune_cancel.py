@@ -21,7 +21,7 @@ from prefect.logging.loggers import flow_run_logger
 from prefect.states import Cancelled
 
 from adapters.registry import fine_tune_adapter
-from gateway.providers import ProviderHandle
+from dispatch.providers import ProviderHandle
 from registry.finetune_jobs import FineTuneJobRecord, FineTuneJobRepository, FineTuneStatus
 from tasks.context import current_flow_run_id, provider, unit_of_work
 from tasks.retry import CALL_TIMEOUT_SECONDS

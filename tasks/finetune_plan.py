@@ -23,7 +23,7 @@ from registry.finetune_jobs import (
     attempt_key,
     attempt_of,
 )
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from tasks.context import unit_of_work
 from tasks.dataset import DatasetReport
 from tasks.retry import retry_on_transient

@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from adapters.base import FineTuneAdapter
 from adapters.jobs import FineTuneEvent, FineTuneJob, JobStatus
 from adapters.registry import fine_tune_adapter
-from gateway.providers import ProviderHandle
+from dispatch.providers import ProviderHandle
 from registry.domain import Frozen, JsonObject
 from registry.finetune_jobs import FineTuneJobRecord, FineTuneJobRepository, FineTuneStatus
 from tasks.context import provider, team, unit_of_work

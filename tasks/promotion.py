@@ -11,7 +11,7 @@ from registry.approvals import ApprovalRepository
 from registry.domain import Approval, Frozen, ModelVersion, StagePolicy
 from registry.evaluations import Evaluation, EvaluationRepository
 from registry.lifecycle import TransitionRequest, TransitionResult, transition_stage
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tasks.context import unit_of_work
 

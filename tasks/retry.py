@@ -13,7 +13,7 @@ from prefect import Task
 from prefect.client.schemas.objects import State, TaskRun
 
 from adapters.errors import ProviderError
-from gateway.providers import BudgetExhaustedError
+from dispatch.providers import BudgetExhaustedError
 from registry.errors import ConflictError, DatabaseUnavailableError
 
 # Seconds each provider call may take (adapter timeout) and the key pool's budget for it.

@@ -30,7 +30,7 @@ from adapters.errors import (
     BadRequestError,
     ConfigurationError,
     ModelUnavailableError,
-    NotFoundError,
+    ResourceNotFoundError,
 )
 from adapters.jobs import (
     FilePurpose,
@@ -121,7 +121,7 @@ class LocalAdapter:
         """The artifact's manifest: sha256, parent, data, hyperparameters, final metrics."""
         manifest = self._store.manifest(model_id) if self._valid_id(model_id) else None
         if manifest is None:
-            raise NotFoundError(f"no local model {model_id!r}", provider=self.kind)
+            raise ResourceNotFoundError(f"no local model {model_id!r}", provider=self.kind)
         return manifest
 
     def artifact_path(self, model_id: str) -> Path:
@@ -231,7 +231,7 @@ class LocalAdapter:
             self.model_manifest(request.model)
         for file_id in filter(None, (request.training_file, request.validation_file)):
             if not self._valid_id(file_id) or self._store.file_record(file_id) is None:
-                raise NotFoundError(f"no uploaded file {file_id!r}", provider=self.kind)
+                raise ResourceNotFoundError(f"no uploaded file {file_id!r}", provider=self.kind)
         config = local_model.resolve(request.hyperparameters, request.seed)
         hyperparameters = request.hyperparameters.model_copy(
             update={
@@ -260,7 +260,7 @@ class LocalAdapter:
     def _record(self, job_id: str) -> JobRecord:
         record = self._store.job(job_id) if self._valid_id(job_id) else None
         if record is None:
-            raise NotFoundError(f"no local fine-tune job {job_id!r}", provider=self.kind)
+            raise ResourceNotFoundError(f"no local fine-tune job {job_id!r}", provider=self.kind)
         return record
 
     async def _classifier(self, model_id: str) -> local_model.TextClassifier:

@@ -14,7 +14,7 @@ from modelops.cli.output import print_json, print_table, say
 from registry.catalog import Catalog, CatalogDirectoryError, CatalogError, load_catalog
 from registry.catalog_sync import SyncAction, SyncChange, SyncPlan, apply_sync, plan_sync
 from registry.domain import Model, ModelVersion
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 
 app = typer.Typer(
     help="The model catalog ($MODELOPS_CATALOG_DIR): validate it, sync it to the database, "

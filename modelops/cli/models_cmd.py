@@ -21,7 +21,7 @@ from registry.lifecycle import (
     rollback,
     transition_stage,
 )
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 
 app = typer.Typer(

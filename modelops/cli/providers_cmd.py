@@ -19,17 +19,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.errors import ConfigurationError
-from gateway.keyed_call import CallPolicy
-from gateway.providers import KEYLESS_KINDS, ProbeReport, open_provider, probe
+from dispatch.keyed_call import CallPolicy
+from dispatch.providers import KEYLESS_KINDS, ProbeReport, open_provider, probe
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import Cell, print_json, print_table, say
 from modelops.runtime import Runtime
-from registry.db import utcnow
 from registry.domain import Provider, Team
 from registry.keys import KeyRepository, MasterKeyring, ProviderKey
 from registry.keys.tables import ModelCooldownRow
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
+from registry.orm import utcnow
 from registry.providers import ProviderRepository
 from registry.tables import ProviderRow
 

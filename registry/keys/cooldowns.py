@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, case, literal, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from registry.db import UTCDateTime
 from registry.keys.tables import ModelCooldownRow
+from registry.orm import UTCDateTime
 
 
 @dataclass(frozen=True)

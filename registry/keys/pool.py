@@ -10,7 +10,7 @@ Multi-process safety:
   cooled by another process is never picked. SKIP LOCKED spreads concurrent callers over
   keys; if it finds nothing (every eligible key momentarily locked) a blocking FOR UPDATE
   pass runs, so "no key" is never caused by another caller's lock.
-- SQLite: transactions are BEGIN IMMEDIATE (see `registry.db.make_engine`), one writer at a
+- SQLite: transactions are BEGIN IMMEDIATE (see `registry.database.make_engine`), one writer at a
   time, so the same single statement is atomic.
 - Outcomes are single UPDATEs (or an upsert) whose new deadline is max(old, new) in SQL.
 Deadlines are computed from the caller's UTC clock (injectable for tests); hosts sharing
@@ -27,7 +27,6 @@ from pydantic import SecretStr
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from registry.db import utcnow
 from registry.domain import Team
 from registry.errors import translate_database_errors
 from registry.keys.availability import explain_unavailable
@@ -50,6 +49,7 @@ from registry.keys.errors import (
 from registry.keys.repository import Clock, KeyRepository, effective_status, log
 from registry.keys.tables import ModelCooldownRow, ProviderKeyRow
 from registry.keys.validation import scrub
+from registry.orm import utcnow
 from registry.tables import ProviderRow
 
 K = ProviderKeyRow

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
-from registry.db import utcnow
 from registry.domain import JsonObject, Team
 from registry.errors import InvalidInputError, NotFoundError, translate_database_errors
 from registry.keys.crypto import KeyBinding, MasterKeyring, SealedSecret, seal, unseal
@@ -22,6 +21,7 @@ from registry.keys.domain import KeyEvent, KeyEventKind, KeyStatus, ProviderKey
 from registry.keys.errors import MasterKeyMissingError
 from registry.keys.tables import KeyEventRow, ProviderKeyRow
 from registry.keys.validation import check_label, check_secret, scrub
+from registry.orm import utcnow
 from registry.tables import ProviderRow
 
 log = logging.getLogger("registry.keys")

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db import utcnow
 from registry.domain import Frozen
 from registry.errors import RegistryError, translate_database_errors
 from registry.keys.crypto import KeyBinding, MasterKeyring, SealedSecret, check, rewrap
 from registry.keys.domain import KeyEventKind
 from registry.keys.tables import KeyEventRow, ProviderKeyRow
+from registry.orm import utcnow
 from registry.tables import ProviderRow, TeamRow
 
 K = ProviderKeyRow

@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.db import Base, JsonDocument, UTCDateTime, utcnow
 from registry.keys.domain import KeyStatus
+from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
 from registry.tables import BigId
 
 _STATUSES = ", ".join(f"'{status.value}'" for status in KeyStatus)

@@ -8,8 +8,8 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
-import registry.models_all  # noqa: F401  (registers every table on Base.metadata)
-from registry.db import Base, UTCDateTime
+import registry.all_tables  # noqa: F401  (registers every table on Base.metadata)
+from registry.orm import Base, UTCDateTime
 
 config = context.config
 

@@ -68,7 +68,7 @@ async def test_chat_moves_system_to_the_top_and_renames_stop(
         (Fault.overloaded(529), errors.ModelUnavailableError),
         (Fault.context_length_exceeded(), errors.ContextLengthError),
         (Fault(413, message="Request exceeds the maximum size"), errors.BadRequestError),
-        (Fault(404, message="model: claude-nope"), errors.NotFoundError),
+        (Fault(404, message="model: claude-nope"), errors.ResourceNotFoundError),
         (Fault.malformed_json(), errors.ProtocolError),
     ],
 )

@@ -225,7 +225,7 @@ async def test_a_task_of_another_key_is_not_found(asyncgen_server: FakeAsyncGenS
     async with httpx.AsyncClient() as client:
         adapter = _adapter(asyncgen_server, client)
         job = await adapter.create_generation(CREDENTIAL, IMAGE)
-        with pytest.raises(errors.NotFoundError):
+        with pytest.raises(errors.ResourceNotFoundError):
             await adapter.retrieve_generation(other, job.id)
 
 

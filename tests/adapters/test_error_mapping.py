@@ -20,10 +20,10 @@ LEAVES: set[type[ProviderError]] = {
     errors.ModelUnavailableError,
     errors.BadRequestError,
     errors.ContextLengthError,
-    errors.NotFoundError,
+    errors.ResourceNotFoundError,
     errors.ProviderTimeoutError,
     errors.ProviderConnectionError,
-    errors.ConflictError,
+    errors.RequestConflictError,
     errors.ProtocolError,
 }
 
@@ -96,11 +96,11 @@ def test_mapping_is_total_whatever_the_provider_says(
         (529, None, errors.ModelUnavailableError, FaultScope.MODEL),
         (400, None, errors.BadRequestError, FaultScope.REQUEST),
         (400, "context_length_exceeded", errors.ContextLengthError, FaultScope.REQUEST),
-        (404, None, errors.NotFoundError, FaultScope.REQUEST),
+        (404, None, errors.ResourceNotFoundError, FaultScope.REQUEST),
         (413, None, errors.BadRequestError, FaultScope.REQUEST),
         (422, None, errors.BadRequestError, FaultScope.REQUEST),
         (408, None, errors.ProviderTimeoutError, FaultScope.TRANSIENT),
-        (409, None, errors.ConflictError, FaultScope.TRANSIENT),
+        (409, None, errors.RequestConflictError, FaultScope.TRANSIENT),
         (302, None, errors.ProtocolError, FaultScope.TRANSIENT),
     ],
 )
@@ -134,7 +134,7 @@ def test_only_key_faults_are_not_retryable_on_the_same_key_except_bad_requests()
         errors.QuotaExhaustedError,
         errors.BadRequestError,
         errors.ContextLengthError,
-        errors.NotFoundError,
+        errors.ResourceNotFoundError,
     }
 
 

@@ -147,11 +147,11 @@ async def test_the_base_model_and_unknown_models_do_not_answer(tmp_path: Path) -
     adapter = _local(tmp_path)
     with pytest.raises(errors.BadRequestError, match="untrained base model"):
         await adapter.classify(NO_KEY, ClassificationRequest(model="tfidf-logreg", text="hi"))
-    with pytest.raises(errors.NotFoundError):
+    with pytest.raises(errors.ResourceNotFoundError):
         await adapter.classify(NO_KEY, ClassificationRequest(model="ft:nope", text="hi"))
-    with pytest.raises(errors.NotFoundError):
+    with pytest.raises(errors.ResourceNotFoundError):
         await adapter.retrieve_fine_tune(NO_KEY, "ftjob-missing")
-    with pytest.raises(errors.NotFoundError):
+    with pytest.raises(errors.ResourceNotFoundError):
         await adapter.create_fine_tune(NO_KEY, _request("file-missing"))
 
 

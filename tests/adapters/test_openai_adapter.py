@@ -286,7 +286,7 @@ async def test_jobs_stay_with_the_key_that_created_them(openai_server: FakeOpenA
     async with httpx.AsyncClient() as client:
         adapter = _adapter(openai_server, client)
         job = await adapter.create_fine_tune(A, _fine_tune(await _upload(adapter)))
-        with pytest.raises(errors.NotFoundError):
+        with pytest.raises(errors.ResourceNotFoundError):
             await adapter.retrieve_fine_tune(B, job.id)
         assert await adapter.find_fine_tune(B, job.idempotency_key or "") is None
 

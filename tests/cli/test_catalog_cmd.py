@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.stages import Stage
 from registry.teams import TeamRepository
 from tests.cli.conftest import Cli

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.keys.tables import ProviderKeyRow
 from tests.cli.conftest import Cli, Result
 from tests.registry.test_keys_support import MASTER_1, MASTER_2, MASTER_3, seed_providers

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.stages import Stage
 from tests.cli.conftest import Cli
 from tests.registry.seed import add_version, advance, seed_model

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modelops.cli import output
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.keys import KeyOutcome, KeyPool
 from registry.tables import ProviderRow
 from registry.teams import TeamRepository

@@ -19,11 +19,11 @@ from adapters.chat import ClassificationRequest
 from adapters.local.adapter import LocalAdapter
 from adapters.local.dataset import parse_chat_jsonl
 from adapters.local.store import JobRecord, LocalStore
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import LedgerEntry, ModelVersion
 from registry.finetune_jobs import FineTuneJobRow
 from registry.ledger import LedgerRepository
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.teams import TeamRepository
 from tasks import context
 

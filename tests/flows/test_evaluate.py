@@ -29,12 +29,12 @@ from adapters.local.adapter import LocalAdapter
 from adapters.local.dataset import count_tokens
 from flows.evaluate import EvaluateOutcome, evaluate
 from flows.params import EvaluateParams
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import JsonObject, LedgerEntry, Team
 from registry.evaluations import Evaluation, EvaluationRepository, EvaluationRow, ExampleResult
 from registry.ledger import LedgerRepository
 from registry.lifecycle import NewVersion, register_version
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tasks.evaluation_dataset import EvalDatasetError
 from tests.registry.seed import advance, seed_model

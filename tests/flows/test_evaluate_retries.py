@@ -21,10 +21,10 @@ from adapters.local.adapter import LocalAdapter
 from flows import evaluate as evaluate_module
 from flows.evaluate import evaluate
 from flows.params import EvaluateParams
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.evaluations import EvaluationRow
 from registry.lifecycle import NewVersion, register_version
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tasks.evaluation import run_examples
 from tasks.evaluation_run import NothingAnsweredError

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from adapters.errors import BadRequestError, ModelUnavailableError, RateLimitedError
+from dispatch.providers import BudgetExhaustedError, NoUsableKeyError
 from flows.fine_tune import fine_tune
 from flows.params import FineTuneParams
-from gateway.providers import BudgetExhaustedError, NoUsableKeyError
 from registry.errors import ConflictError, NotFoundError
 from tasks.catalog import sync_catalog
 from tasks.dataset import DatasetError, read_training_file

@@ -17,11 +17,11 @@ from prefect.flow_runs import resume_flow_run
 from flows.params import PromoteParams
 from flows.promote import PromoteOutcome, PromotionRefused, promote
 from registry.approvals import ApprovalRepository
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import ApprovalStatus, Team
 from registry.evaluations import EvaluationRepository, EvaluationSummary
 from registry.ledger import LedgerRepository
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tests.flows.conftest import wait_until
 from tests.registry.seed import add_version, advance, seed_model

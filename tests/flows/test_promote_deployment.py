@@ -16,11 +16,11 @@ from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 
 from registry.approvals import ApprovalRepository
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import ApprovalStatus
 from registry.evaluations import EvaluationRepository
 from registry.ledger import LedgerRepository
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tests.flows.conftest import wait_until
 from tests.flows.test_promote import POLICY, _summary

@@ -13,7 +13,7 @@ from flows.register_model import RegisterModelOutcome, register_model
 from registry.domain import LedgerAction
 from registry.errors import NotFoundError
 from registry.ledger import LedgerRepository
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from registry.teams import TeamRepository
 from tasks import context

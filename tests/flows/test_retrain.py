@@ -16,7 +16,7 @@ from flows.register_model import register_model
 from flows.retrain import RetrainOutcome, retrain
 from registry.approvals import ApprovalRepository
 from registry.domain import Approval, ApprovalStatus
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tasks import context
 from tasks.context import unit_of_work

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from multiprocessing.synchronize import Barrier
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.errors import ConflictError
 from registry.lifecycle import TransitionRequest, transition_stage
 from registry.teams import TeamRepository

@@ -65,7 +65,7 @@ def promote_with_approval(
     """Move a staging version to production the way the promote flow does: approval first."""
     from registry.approval_service import ReviewAnswer, apply_review
     from registry.approvals import ApprovalRepository
-    from registry.models import ModelRepository
+    from registry.model_repository import ModelRepository
 
     models = ModelRepository(session, team)
     policy = models.get(model).policy["production"]

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from registry.approval_service import ReviewAnswer, apply_review, expire
 from registry.approvals import ApprovalRepository
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import ApprovalStatus, StagePolicy, Team
 from registry.errors import ConflictError
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tests.registry.seed import add_version, advance, seed_model
 

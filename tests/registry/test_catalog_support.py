@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
-import registry.models_all  # noqa: F401  (registers every table on Base.metadata)
-from registry.db import Base, make_engine, make_session_factory
+import registry.all_tables  # noqa: F401  (registers every table on Base.metadata)
+from registry.database import make_engine, make_session_factory
+from registry.orm import Base
 
 EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "catalog"
 

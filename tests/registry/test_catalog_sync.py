@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from registry.catalog import load_catalog
 from registry.catalog_sync import SyncAction, SyncPlan, apply_sync, plan_sync
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import StagePolicy
 from registry.errors import ConflictError
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.tables import ModelRow, ProviderRow
 from registry.teams import TeamRepository
 from tests.registry.test_catalog_support import (

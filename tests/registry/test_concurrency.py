@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.stages import Stage
 from registry.tables import LedgerEntryRow, ModelVersionRow
 from tests.registry.concurrent_promoter import promote

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import Team
 from registry.errors import ConflictError
 from registry.finetune_jobs import (
@@ -17,7 +17,7 @@ from registry.finetune_jobs import (
     NewFineTuneJob,
     attempt_key,
 )
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from tests.registry.seed import add_version, seed_model
 
 BASE = "ft-" + "0" * 40

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import Team
 from registry.keys import CooldownPolicy, KeyPool, MasterKeyring
 from registry.tables import ProviderRow

@@ -10,11 +10,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.errors import InvalidTransitionError
 from registry.ledger import LedgerRepository
 from registry.lifecycle import RollbackRequest, TransitionRequest, rollback, transition_stage
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from tests.registry.seed import add_version, advance, seed_model
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.domain import LedgerAction
 from registry.errors import (
     ApprovalRequiredError,
@@ -19,7 +19,7 @@ from registry.errors import (
 )
 from registry.ledger import LedgerRepository
 from registry.lifecycle import TransitionRequest, transition_stage
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from registry.tables import LedgerEntryRow, ModelVersionRow
 from tests.registry.seed import add_version, advance, seed_model

@@ -7,9 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-import registry.models_all  # noqa: F401  (every table on Base.metadata)
-from registry.db import Base, make_engine
+import registry.all_tables  # noqa: F401  (every table on Base.metadata)
+from registry.database import make_engine
 from registry.errors import SchemaOutOfDateError
+from registry.orm import Base
 from registry.schema import current_revision, ensure_current, head_revision, upgrade
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.errors import NotFoundError
 from registry.lifecycle import TransitionRequest, transition_stage
-from registry.models import ModelRepository
+from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from registry.teams import TeamRepository
 from tests.registry.seed import add_version, seed_model

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.db import make_engine, make_session_factory
+from registry.database import make_engine, make_session_factory
 from registry.lifecycle import NewVersion, register_version
 from registry.stages import Stage
 from registry.tables import ModelRow

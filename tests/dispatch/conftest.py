@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.chat import ChatMessage, ChatRequest, ChatResponse, Role
 from adapters.registry import chat_adapter
-from gateway.keyed_call import Attempt, CallPolicy, KeyedResult
-from gateway.providers import ProviderHandle, open_provider
-from registry.db import make_engine, make_session_factory
+from dispatch.keyed_call import Attempt, CallPolicy, KeyedResult
+from dispatch.providers import ProviderHandle, open_provider
+from registry.database import make_engine, make_session_factory
 from registry.domain import Team
 from registry.keys import CooldownPolicy, KeyPool, ModelCooldown, ProviderKey
 from registry.tables import ProviderRow

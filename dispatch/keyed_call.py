@@ -26,7 +26,6 @@ from adapters.errors import (
     RateLimitedError,
     redact,
 )
-from registry.db import utcnow
 from registry.domain import Team
 from registry.keys import (
     CooldownPolicy,
@@ -37,10 +36,11 @@ from registry.keys import (
     NoKeyAvailableError,
     RecordedFailure,
 )
+from registry.orm import utcnow
 
 T = TypeVar("T")
 Operation = Callable[[Credential], Awaitable[T]]
-log = logging.getLogger("gateway.keyed_call")
+log = logging.getLogger("dispatch.keyed_call")
 
 OUTCOME_BY_SCOPE: dict[FaultScope, KeyOutcome] = {
     FaultScope.KEY: KeyOutcome.KEY_SCOPED,

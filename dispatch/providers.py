@@ -22,7 +22,7 @@ from adapters.base import Adapter, Credential
 from adapters.chat import ChatMessage, ChatRequest, Role
 from adapters.errors import ProviderError
 from adapters.registry import chat_adapter, create_adapter
-from gateway.keyed_call import (
+from dispatch.keyed_call import (
     Attempt,
     BudgetExhaustedError,
     CallFailedError,

@@ -12,10 +12,10 @@ import pytest
 from adapters.chat import ChatMessage, ChatRequest, Role
 from adapters.errors import AuthenticationError, ContextLengthError, RateLimitedError
 from adapters.registry import chat_adapter
-from gateway.keyed_call import Attempt, BudgetExhaustedError, NoUsableKeyError
+from dispatch.keyed_call import Attempt, BudgetExhaustedError, NoUsableKeyError
 from registry.keys import KeyDisabledError, KeyStatus
+from tests.dispatch.conftest import MODEL, SECRET_A, SECRET_B, SECRET_C, World
 from tests.fakes.openai_server import Fault
-from tests.gateway.conftest import MODEL, SECRET_A, SECRET_B, SECRET_C, World
 from tests.registry.test_keys_support import T0
 
 pytestmark = pytest.mark.anyio

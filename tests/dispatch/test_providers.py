@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.base import Adapter, Credential
 from adapters.chat import ChatMessage, ChatRequest, Role
 from adapters.registry import chat_adapter
-from gateway.keyed_call import BudgetExhaustedError, CallPolicy
-from gateway.providers import open_provider, probe
+from dispatch.keyed_call import BudgetExhaustedError, CallPolicy
+from dispatch.providers import open_provider, probe
 from registry.errors import NotFoundError
 from registry.tables import ProviderRow
+from tests.dispatch.conftest import MODEL, SECRET_A, SECRET_B, World
 from tests.fakes.openai_server import Fault
-from tests.gateway.conftest import MODEL, SECRET_A, SECRET_B, World
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from gateway.keyed_call import BudgetExhaustedError, NoUsableKeyError
+from dispatch.keyed_call import BudgetExhaustedError, NoUsableKeyError
+from tests.dispatch.conftest import SECRET_A, SECRET_B, SECRET_C, World
 from tests.fakes.openai_server import Fault
-from tests.gateway.conftest import SECRET_A, SECRET_B, SECRET_C, World
 
 pytestmark = pytest.mark.anyio
 
