@@ -25,7 +25,7 @@ Public API (stable; later issues and outside checks import these names):
 * ``quantile_ci(values, q, *, confidence)`` (exact order-statistic interval) and
   ``compare_quantiles(x, y, q, *, alpha, alternative, margin, relative, bootstrap)``
   (order statistics by default, seeded ``Bootstrap`` on request).
-* ``mcnemar(b, c, *, exact, correction, alternative, alpha)``; ``paired_t(x, y, ...)``
+* ``mcnemar(b, c, *, exact, mid_p, correction, alternative, alpha)``; ``paired_t(x, y, ...)``
   and ``paired_t_from_stats(x, y, diff, ...)``.
 * ``adjust_pvalues(pvalues, *, method="holm"|"bh")``.
 * ``sample_size_proportions(p_baseline, mde, ...)``, ``sample_size_means(sd, mde,
