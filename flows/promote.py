@@ -128,6 +128,7 @@ def _transition(
         expect=evidence.version.stage,
         evidence={
             "evaluation": evidence.evaluation.model_dump() if evidence.evaluation else None,
+            "gates": {verdict.gate: verdict.as_json() for verdict in evidence.gates},
             "champion": evidence.champion,
             "approval_id": approval.id if approval else None,
             "approved_by": [d.reviewer for d in approval.decisions] if approval else [],

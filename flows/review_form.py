@@ -68,5 +68,9 @@ def _evidence_rows(evidence: PromotionEvidence) -> list[tuple[str, str]]:
             ("latency p95", f"{evaluation.latency_p95_ms:.1f} ms"),
             ("vs champion", evaluation.versus_champion),
         ]
-    rows.append(("gates", "pass" if evidence.gates_pass else "; ".join(evidence.gate_failures)))
+    rows += [
+        (f"gate {v.gate}", f"{'pass' if v.passed else 'FAIL'}: {v.reason}") for v in evidence.gates
+    ]
+    if not evidence.gates:
+        rows.append(("gates", "none set for this stage"))
     return rows

@@ -8,8 +8,10 @@ from pydantic import Field
 
 from registry.approval_service import ReviewAnswer, ReviewOutcome, apply_review, expire
 from registry.approvals import ApprovalRepository
+from registry.catalog_spec import GatesSpec
 from registry.domain import Approval, Frozen, ModelVersion, StagePolicy
 from registry.evaluations import Evaluation, EvaluationRepository
+from registry.gates import ChampionComparison, GateVerdict, judge_gates
 from registry.lifecycle import TransitionRequest, TransitionResult, transition_stage
 from registry.model_repository import ModelRepository
 from registry.stages import Stage
@@ -30,7 +32,7 @@ class EvaluationEvidence(Frozen):
 
 
 class PromotionEvidence(Frozen):
-    """What reviewers see and what the ledger keeps: the gate verdicts and their numbers."""
+    """What reviewers see and what the ledger keeps: every gate verdict and its numbers."""
 
     model: str
     version: ModelVersion
@@ -38,31 +40,39 @@ class PromotionEvidence(Frozen):
     policy: StagePolicy
     champion: int | None
     evaluation: EvaluationEvidence | None
-    gate_failures: list[str] = Field(default_factory=list)
+    gates: list[GateVerdict] = Field(default_factory=list)
+
+    @property
+    def gate_failures(self) -> list[str]:
+        return [verdict.reason for verdict in self.gates if not verdict.passed]
 
     @property
     def gates_pass(self) -> bool:
-        return not self.gate_failures
+        return all(verdict.passed for verdict in self.gates)
 
 
 @task(cache_policy=NO_CACHE)
 def gather_evidence(model: str, version: int, target: Stage) -> PromotionEvidence:
-    """Check the target stage's gates against the version's latest evaluation."""
+    """Judge the target stage's gates on the version's latest evaluation, as evaluate does."""
     with unit_of_work() as (session, team):
         models = ModelRepository(session, team)
         record = models.version(model, version)
         policy = models.get(model).policy.get(target.value, StagePolicy())
         champion = models.production(model)
         latest = EvaluationRepository(session, team).latest_for_version(record.id)
-        evaluation = None if latest is None else _evidence_of(latest)
+    rival = champion.version if champion and champion.version != version else None
+    comparison = None if latest is None else ChampionComparison.from_stored(latest.comparison)
+    verdicts = judge_gates(
+        GatesSpec.model_validate(policy.gates), latest, comparison, champion=rival
+    )
     return PromotionEvidence(
         model=model,
         version=record,
         target=target,
         policy=policy,
         champion=champion.version if champion else None,
-        evaluation=evaluation,
-        gate_failures=_gate_failures(policy, evaluation),
+        evaluation=None if latest is None else _evidence_of(latest),
+        gates=verdicts,
     )
 
 
@@ -79,20 +89,6 @@ def _evidence_of(evaluation: Evaluation) -> EvaluationEvidence:
         versus_champion=str(evaluation.comparison.get("summary", "no champion")),
         worse_than_champion=bool(evaluation.comparison.get("worse_than_champion", False)),
     )
-
-
-def _gate_failures(policy: StagePolicy, evaluation: EvaluationEvidence | None) -> list[str]:
-    if not policy.gates:
-        return []
-    if evaluation is None:
-        return ["no evaluation of this version exists; run the evaluate flow first"]
-    failures = []
-    minimum = policy.gates.get("min_accuracy")
-    if isinstance(minimum, int | float) and evaluation.accuracy < minimum:
-        failures.append(f"accuracy {evaluation.accuracy:.3f} is below min_accuracy {minimum}")
-    if policy.gates.get("not_worse_than_champion") and evaluation.worse_than_champion:
-        failures.append(f"worse than the champion: {evaluation.versus_champion}")
-    return failures
 
 
 @task(cache_policy=NO_CACHE)

@@ -16,6 +16,7 @@ from prefect.flow_runs import resume_flow_run
 
 from flows.params import PromoteParams
 from flows.promote import PromoteOutcome, PromotionRefused, promote
+from flows.review_form import review_markdown
 from registry.approvals import ApprovalRepository
 from registry.database import make_engine, make_session_factory
 from registry.domain import ApprovalStatus, Team
@@ -23,6 +24,7 @@ from registry.evaluations import EvaluationRepository, EvaluationSummary
 from registry.ledger import LedgerRepository
 from registry.model_repository import ModelRepository
 from registry.stages import Stage
+from tasks.promotion import gather_evidence, open_approval
 from tests.flows.conftest import wait_until
 from tests.registry.seed import add_version, advance, seed_model
 from tests.support.prefect_server import PrefectServer
@@ -135,7 +137,10 @@ def test_failing_gates_refuse_before_any_approval_is_opened(
     sessions, team = staged
     _evaluate(sessions, team, 0.70)
     params = PromoteParams(model="support-intent", version=1, requester="carol")
-    with pytest.raises(PromotionRefused, match=r"accuracy 0\.700 is below min_accuracy 0\.85"):
+    with pytest.raises(
+        PromotionRefused,
+        match=r"accuracy 0\.700 \(95% CI 0\.670-0\.730\) is below min_accuracy 0\.85",
+    ):
         asyncio.run(promote(params))
     with sessions.begin() as session:
         assert ApprovalRepository(session, team).all() == []
@@ -200,3 +205,162 @@ def test_approvals_cli_answers_the_paused_run_like_the_ui_form(
     assert isinstance(outcome["result"], PromoteOutcome)
     with sessions.begin() as session:
         assert ModelRepository(session, team).version("support-intent", 1).stage is Stage.PRODUCTION
+
+
+# --- Gates: promote judges every gate of the target stage with the evaluate flow's judge.
+
+ALL_GATES = {
+    "min_accuracy": 0.85,
+    "not_worse_than_champion": True,
+    "max_p95_latency_ms": 100,
+    "max_error_rate": 0.02,
+}
+
+
+def _seed(registry_env: str, policy: dict[str, object], stages: list[Stage]):  # type: ignore[no-untyped-def]
+    """A model with `policy` and one version per entry of `stages`, walked up to it."""
+    engine = make_engine(registry_env)
+    sessions = make_session_factory(engine)
+    with sessions.begin() as session:
+        team = seed_model(session, "default", policy=policy)  # type: ignore[arg-type]
+        for stage in stages:
+            advance(session, team, add_version(session, team), stage)
+    return engine, sessions, team
+
+
+def _record(sessions, team: Team, version: int, summary: EvaluationSummary) -> None:  # type: ignore[no-untyped-def]
+    with sessions.begin() as session:
+        models = ModelRepository(session, team)
+        row = models.version_row("support-intent", version)
+        champion = summary.champion_version
+        champion_id = models.version_row("support-intent", champion).id if champion else None
+        EvaluationRepository(session, team).record(
+            (row.model_id, row.id, champion_id), summary, [], None
+        )
+
+
+def test_a_version_slower_than_the_latency_gate_is_refused_by_promote(
+    prefect_api: PrefectServer, registry_env: str
+) -> None:
+    engine, sessions, team = _seed(
+        registry_env, {"production": {"gates": {"max_p95_latency_ms": 100}}}, [Stage.STAGING]
+    )
+    _record(sessions, team, 1, _summary(0.95).model_copy(update={"latency_p95_ms": 5000.0}))
+    params = PromoteParams(model="support-intent", version=1, requester="carol")
+
+    with pytest.raises(PromotionRefused) as refused:
+        asyncio.run(promote(params))
+
+    assert str(refused.value) == (
+        "gates for production failed: p95 latency 5000.0 ms is above max_p95_latency_ms 100"
+    )
+    with sessions.begin() as session:
+        assert ApprovalRepository(session, team).all() == []
+        assert ModelRepository(session, team).version("support-intent", 1).stage is Stage.STAGING
+    engine.dispose()
+
+
+def test_the_ledger_keeps_every_gate_verdict_of_a_promotion(
+    prefect_api: PrefectServer, registry_env: str
+) -> None:
+    engine, sessions, team = _seed(
+        registry_env, {"production": {"gates": ALL_GATES}}, [Stage.STAGING]
+    )
+    _record(sessions, team, 1, _summary(0.90).model_copy(update={"errors": 5}))
+
+    outcome = asyncio.run(promote(PromoteParams(model="support-intent", version=1, requester="c")))
+
+    assert outcome.stage == "production"
+    with sessions.begin() as session:
+        model = ModelRepository(session, team).row("support-intent")
+        gates = LedgerRepository(session, team).history(model)[-1].evidence["gates"]
+    assert gates == {
+        "min_accuracy": {
+            "passed": True, "threshold": 0.85, "observed": 0.9,
+            "reason": "accuracy 0.900 (95% CI 0.870-0.930) is at least min_accuracy 0.85",
+        },
+        "not_worse_than_champion": {
+            "passed": True, "threshold": True, "observed": None,
+            "reason": "no champion in production to compare with",
+        },
+        "max_p95_latency_ms": {
+            "passed": True, "threshold": 100.0, "observed": 2.0,
+            "reason": "p95 latency 2.0 ms is within max_p95_latency_ms 100",
+        },
+        "max_error_rate": {
+            "passed": True, "threshold": 0.02, "observed": 0.01,
+            "reason": "error rate 0.010 (5 of 500) is within max_error_rate 0.02",
+        },
+    }  # fmt: skip
+    engine.dispose()
+
+
+def _compared_with_v1(b: int, c: int) -> EvaluationSummary:
+    comparison = {
+        "champion_version": 1, "pairs": 500, "candidate_accuracy": 0.9, "champion_accuracy": 0.912,
+        "b": b, "c": c, "test": "exact", "p_value": 0.11, "p_value_worse": 0.055,
+        "worse_than_champion": False, "summary": f"McNemar p=0.11 (b={b}, c={c})", "alpha": 0.05,
+    }  # fmt: skip
+    return _summary(0.90).model_copy(update={"champion_version": 1, "comparison": comparison})
+
+
+@pytest.mark.parametrize(
+    ("champion_test", "promoted"), [("exact", True), ("mid-p", False)], ids=["exact", "mid-p"]
+)
+def test_promote_applies_the_policys_champion_test_to_the_stored_pairs(
+    prefect_api: PrefectServer, registry_env: str, champion_test: str, promoted: bool
+) -> None:
+    # b = 8, c = 2: one-sided exact p = 56/1024 = 0.055 passes, mid-p = 33.5/1024 = 0.033 fails.
+    gates = {"not_worse_than_champion": True, "champion_test": champion_test}
+    engine, sessions, team = _seed(
+        registry_env, {"production": {"gates": gates}}, [Stage.PRODUCTION, Stage.STAGING]
+    )
+    _record(sessions, team, 2, _compared_with_v1(8, 2))
+    params = PromoteParams(model="support-intent", version=2, requester="carol")
+
+    if promoted:
+        assert asyncio.run(promote(params)).replaced == 1
+    else:
+        with pytest.raises(
+            PromotionRefused, match=r"one-sided mid-p McNemar p=0\.033, alpha 0\.05"
+        ):
+            asyncio.run(promote(params))
+    with sessions.begin() as session:
+        stage = ModelRepository(session, team).version("support-intent", 2).stage
+    assert stage is (Stage.PRODUCTION if promoted else Stage.STAGING)
+    engine.dispose()
+
+
+def test_an_evaluation_made_before_the_current_champion_is_refused(
+    prefect_api: PrefectServer, registry_env: str
+) -> None:
+    gates = {"not_worse_than_champion": True}
+    engine, sessions, team = _seed(
+        registry_env, {"production": {"gates": gates}}, [Stage.PRODUCTION, Stage.STAGING]
+    )
+    _record(sessions, team, 2, _summary(0.99))  # evaluated while nothing was in production
+    params = PromoteParams(model="support-intent", version=2, requester="carol")
+
+    with pytest.raises(PromotionRefused, match="compared with no champion but production is v1"):
+        asyncio.run(promote(params))
+    engine.dispose()
+
+
+def test_the_approval_form_shows_every_gate_verdict(registry_env: str) -> None:
+    policy = {"production": {"approvers": ["alice"], "gates": ALL_GATES}}
+    engine, sessions, team = _seed(registry_env, policy, [Stage.STAGING])
+    _record(sessions, team, 1, _summary(0.90).model_copy(update={"latency_p95_ms": 5000.0}))
+
+    evidence = gather_evidence.fn("support-intent", 1, Stage.PRODUCTION)
+    form = review_markdown(evidence, open_approval.fn(evidence, "carol", None))
+
+    assert [(v.gate, v.passed) for v in evidence.gates] == [
+        ("min_accuracy", True),
+        ("not_worse_than_champion", True),
+        ("max_p95_latency_ms", False),
+        ("max_error_rate", True),
+    ]
+    for verdict in evidence.gates:
+        assert verdict.gate in form and verdict.reason in form
+    assert "FAIL: p95 latency 5000.0 ms is above max_p95_latency_ms 100" in form
+    engine.dispose()
