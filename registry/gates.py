@@ -67,6 +67,8 @@ def worse_than_champion(b: int, c: int, test: ChampionTest) -> McNemarResult:
 
 
 class GateVerdict(Frozen):
+    """One gate judged: the policy's threshold, what the evaluation observed, and why."""
+
     gate: str
     passed: bool
     threshold: float | bool
