@@ -1,4 +1,5 @@
-"""Answering a paused approval through the Prefect API, exactly as the UI form does."""
+"""Answering a paused approval through the Prefect API, exactly as the UI form does, and
+settling the Prefect side of a run that can no longer be answered."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.flow_runs import resume_flow_run
+from prefect.states import Cancelled
 
 from flows.review_form import Decision, ReviewForm
 
@@ -21,8 +23,12 @@ def flow_run_state(flow_run_id: str) -> StateType | None:
     return state.type if state else None
 
 
-def answer(flow_run_id: str, *, approve: bool, reviewer: str, comment: str) -> None:
-    """Resume the paused promote run with the same input the UI form sends."""
+def answer(flow_run_id: str, *, approve: bool, reviewer: str, code: str, comment: str) -> None:
+    """Resume the paused promote run with the same input the UI form sends.
+
+    The one-time code travels in the run input: the run uses it up when it reads it, so
+    the stored input holds only a spent code.
+    """
     state = flow_run_state(flow_run_id)
     if state is not StateType.PAUSED:
         raise NotWaitingError(
@@ -32,6 +38,17 @@ def answer(flow_run_id: str, *, approve: bool, reviewer: str, comment: str) -> N
     form = ReviewForm(
         decision=Decision.APPROVE if approve else Decision.REJECT,
         reviewer=reviewer,
+        code=code,
         comment=comment,
     )
     resume_flow_run(UUID(flow_run_id), run_input=form.model_dump(mode="json"))
+
+
+def cancel_paused_run(flow_run_id: str, message: str) -> StateType | None:
+    """Cancel a run left paused by a dead process; returns the state it was in."""
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+        state = run.state.type if run.state else None
+        if state is StateType.PAUSED:
+            client.set_flow_run_state(UUID(flow_run_id), Cancelled(message=message), force=True)
+    return state
