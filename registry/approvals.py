@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -39,7 +39,7 @@ class ApprovalRepository:
         target: Stage,
         requester: str,
         policy: StagePolicy,
-        expires_at: datetime | None = None,
+        expires_in: timedelta | None = None,
         runner: tuple[str, int] | None = None,
     ) -> Approval:
         """A pending approval; `runner` (host, pid) is the process that will wait for it."""
@@ -55,7 +55,7 @@ class ApprovalRepository:
             four_eyes=policy.four_eyes,
             status=ApprovalStatus.PENDING.value,
             created_at=now,
-            expires_at=expires_at,
+            expires_at=now + expires_in if expires_in is not None else None,
             runner_host=runner[0] if runner else None,
             runner_pid=runner[1] if runner else None,
             heartbeat_at=now if runner else None,

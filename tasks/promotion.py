@@ -17,7 +17,6 @@ from registry.errors import ConflictError
 from registry.evaluations import Evaluation, EvaluationRepository
 from registry.lifecycle import TransitionRequest, TransitionResult, transition_stage
 from registry.model_repository import ModelRepository
-from registry.orm import utcnow
 from registry.stages import Stage
 from tasks.context import keyring, unit_of_work
 
@@ -114,7 +113,7 @@ def open_approval(
             target=evidence.target,
             requester=requester,
             policy=evidence.policy,
-            expires_at=utcnow() + timedelta(seconds=timeout_seconds),
+            expires_in=timedelta(seconds=timeout_seconds),
             runner=this_process(),
         )
         if flow_run_id:

@@ -46,9 +46,8 @@ def matching_step(secret: str, code: str, at: float) -> int | None:
     if not CODE_PATTERN.match(code):
         return None
     totp, now = _totp(secret), time_step(at)
-    nearest_first = sorted(
-        range(now - WINDOW_STEPS, now + WINDOW_STEPS + 1), key=lambda s: abs(s - now)
-    )
+    window = range(max(0, now - WINDOW_STEPS), now + WINDOW_STEPS + 1)
+    nearest_first = sorted(window, key=lambda step: abs(step - now))
     for step in nearest_first:
         try:
             totp.verify(code.encode(), step * STEP_SECONDS)  # constant-time comparison
