@@ -79,7 +79,7 @@ def test_two_distinct_proven_approvers_are_needed_and_the_requester_does_not_cou
 
 
 def test_every_refused_answer_is_kept_with_who_when_and_why_but_never_the_code(opened) -> None:  # type: ignore[no-untyped-def]
-    session, _, _, secrets = opened
+    secrets = opened[3]
     _review(opened, "alice")
     _review(opened, "carol", secret_of="bob")
     accepted = _review(opened, "bob")

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from modelops.settings import parse_master_keys
 from registry.approvers.repository import ApproverRepository
 from registry.approvers.totp import code_at
 from registry.domain import Team
 from registry.keys.crypto import MasterKeyring, new_master_key
-from modelops.settings import parse_master_keys
 
 MASTER_KEY = new_master_key()
 
