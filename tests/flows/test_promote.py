@@ -247,6 +247,8 @@ def test_approvals_cli_answers_the_paused_run_like_the_ui_form(
 
     listed = cli("approvals", "list", "--json")
     assert [(a["id"], a["status"]) for a in json.loads(listed.out)] == [(approval.id, "pending")]  # type: ignore[attr-defined]
+    alive = cli("approvals", "expire", approval_id)
+    assert alive.code == 1 and "still awaited by a live promote run" in alive.err
     no_code = cli("approvals", "approve", approval_id, "--reviewer", "bob", stdin="bob\n")
     assert no_code.code == 2 and "code: expected the six digits" in no_code.err
     own = cli(
