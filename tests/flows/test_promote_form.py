@@ -82,6 +82,6 @@ def test_refused_answers_show_above_the_form_and_in_the_decision() -> None:
     settled = approval.model_copy(update={"status": ApprovalStatus.EXPIRED})
     report = decision_markdown(_evidence(), settled, "approval #4 expired: nobody answered")
     assert report.startswith("# Promote support-intent v3 to production: expired\n")
-    who, when, answer, why = _table_rows(report.split("## Refused answers")[1])[2]
+    who, _when, answer, why = _table_rows(report.split("## Refused answers")[1])[2]
     assert (who, answer, why) == ("mallory", "approved", "'mallory' is not an approver")
     assert "Nobody decided." in report

@@ -36,9 +36,9 @@ def _state(run_id: str) -> StateType | None:
 @pytest.mark.slow
 def test_a_killed_paused_promote_is_reported_dead_and_can_be_expired(
     prefect_api: PrefectServer,
-    staged,
+    staged,  # noqa: F811  (the fixture imported above)
     cli,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:  # type: ignore[no-untyped-def]
     sessions, team, secrets = staged
     _evaluate(sessions, team, 0.91)
