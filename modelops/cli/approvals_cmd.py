@@ -17,9 +17,7 @@ from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import print_json, print_table, say
 from modelops.runtime import Runtime
 from registry.approval_liveness import unanswerable_reason
-from registry.approval_service import ReviewAnswer, expire
 from registry.approvals import ApprovalRepository
-from registry.approvers.totp import CODE_PATTERN
 from registry.domain import Approval, ApprovalStatus
 from registry.orm import utcnow
 
@@ -136,6 +134,7 @@ def reject_cmd(
 
 def _answer(approval_id: int, *, approve: bool, reviewer: str, comment: str, wait: float) -> None:
     from flows.answers import NotWaitingError, answer  # Prefect's client: only when answering
+    from registry.approval_service import ReviewAnswer
 
     review = ReviewAnswer(
         approve=approve, reviewer=reviewer.strip(), code=_read_code(reviewer), comment=comment
@@ -164,6 +163,7 @@ def _answer(approval_id: int, *, approve: bool, reviewer: str, comment: str, wai
 def _read_code(reviewer: str) -> str:
     """Six digits from stdin (a hidden prompt on a terminal): never an argument, which
     would land in shell history and process listings."""
+    from registry.approvers.totp import CODE_PATTERN
     if sys.stdin.isatty():
         raw = getpass.getpass(f"one-time code of {reviewer} (from the authenticator app): ")
     else:
@@ -230,6 +230,7 @@ def expire_cmd(
     ] = False,
 ) -> None:
     """Settle a pending approval nobody can answer (its run died, or its time ran out)."""
+    from registry.approval_service import expire
     with runtime() as rt:
         approval = _approval(rt, approval_id)
         if approval.status is not ApprovalStatus.PENDING:
