@@ -164,6 +164,7 @@ def _read_code(reviewer: str) -> str:
     """Six digits from stdin (a hidden prompt on a terminal): never an argument, which
     would land in shell history and process listings."""
     from registry.approvers.totp import CODE_PATTERN
+
     if sys.stdin.isatty():
         raw = getpass.getpass(f"one-time code of {reviewer} (from the authenticator app): ")
     else:
@@ -231,6 +232,7 @@ def expire_cmd(
 ) -> None:
     """Settle a pending approval nobody can answer (its run died, or its time ran out)."""
     from registry.approval_service import expire
+
     with runtime() as rt:
         approval = _approval(rt, approval_id)
         if approval.status is not ApprovalStatus.PENDING:

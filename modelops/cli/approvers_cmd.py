@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from modelops.cli.context import runtime
-from modelops.cli.output import print_json, print_table, say, stdout
+from modelops.cli.output import print_json, print_table, say, stderr, stdout
 from registry.approvers.repository import ApproverRepository, NewEnrolment
 from registry.keys.crypto import MasterKeyring
 from registry.model_repository import ModelRepository
@@ -89,3 +89,25 @@ def list_cmd(
         ["name", "enrolment", "enrolled", "replaced", "master key"],
         [(e.name, e.id, e.enrolled_at, e.replaced_at, e.kek_version) for e in enrolments],
     )
+
+
+@app.command("rotate-master")
+def rotate_master_cmd(json: JsonFlag = False) -> None:
+    """Re-wrap every approver's secret (all teams) onto the newest master key; safe to re-run."""
+    from registry.approvers.rotation import rewrap_enrolments
+
+    with runtime() as rt:
+        ring = MasterKeyring.from_setting(rt.settings.master_key)
+        with rt.transaction() as session:
+            report = rewrap_enrolments(session, ring)
+    if json:
+        print_json(report)
+    else:
+        say(
+            f"re-wrapped {report.rewrapped} approver secrets onto master {ring.newest.version}; "
+            f"{report.already_current} were already on it"
+        )
+    for problem in report.unreadable:
+        stderr.print(f"unreadable (re-enrol with --replace): {problem}", markup=False)
+    if report.unreadable:
+        raise typer.Exit(1)

@@ -118,7 +118,7 @@ class ApproverRepository:
         with translate_database_errors(f"enrolling {name!r}"):
             self._session.add(row)
             self._session.flush()  # the ciphertext is bound to the row id
-        _store_sealed(row, seal(secret, _binding(row), ring))
+        _store_sealed(row, seal(secret, binding_of(row), ring))
         self._session.flush()
         uri = totp.provisioning_uri(secret, team=self._team.name, name=name)
         return NewEnrolment(
@@ -180,7 +180,7 @@ class ApproverRepository:
 
     def _secret(self, row: ApproverEnrolmentRow) -> str:
         try:
-            return unseal(_sealed(row), _binding(row), self._require_ring()).get_secret_value()
+            return unseal(sealed_of(row), binding_of(row), self._require_ring()).get_secret_value()
         except KeyDecryptionError:
             raise KeyDecryptionError(
                 f"approver {row.name!r}: the enrolled secret does not authenticate (the row was "
@@ -203,11 +203,11 @@ def _view(row: ApproverEnrolmentRow) -> Enrolment:
     )
 
 
-def _binding(row: ApproverEnrolmentRow) -> ApproverBinding:
+def binding_of(row: ApproverEnrolmentRow) -> ApproverBinding:
     return ApproverBinding(team_id=row.team_id, enrolment_id=row.id)
 
 
-def _sealed(row: ApproverEnrolmentRow) -> SealedSecret:
+def sealed_of(row: ApproverEnrolmentRow) -> SealedSecret:
     return SealedSecret(
         ciphertext=row.ciphertext,
         nonce=row.nonce,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -78,3 +79,38 @@ def test_enrolling_needs_the_master_key_and_a_sane_name(cli: Cli, env: dict[str,
     assert bad.code == 2 and "printable characters" in bad.err
     stranger = cli("approvers", "enroll", "zed")
     assert stranger.code == 0 and "no policy of team default names 'zed'" in stranger.out
+
+
+def test_rotate_master_moves_approver_secrets_onto_the_new_key(
+    cli: Cli, env: dict[str, str]
+) -> None:
+    from registry.keys.crypto import new_master_key
+
+    uri = json.loads(cli("approvers", "enroll", "bob", "--json", env=env).out)["otpauth_uri"]
+    newer = new_master_key()
+    rotated = cli(
+        "approvers",
+        "rotate-master",
+        env={**env, "MODELOPS_MASTER_KEY": f"v2:{newer},v1:{MASTER_KEY}"},
+    )
+    assert rotated.code == 0, rotated.err
+    assert "re-wrapped 1 approver secrets onto master v2; 0 were already on it" in rotated.out
+    listed = json.loads(
+        cli("approvers", "list", "--json", env={**env, "MODELOPS_MASTER_KEY": newer}).out
+    )
+    assert [a["kek_version"] for a in listed] == ["v2"]
+    # With the old master gone, bob's code still proves bob.
+    engine = make_engine(env["MODELOPS_DATABASE_URL"])
+    with make_session_factory(engine).begin() as session:
+        from registry.approvers.repository import ApproverRepository
+        from registry.keys.crypto import MasterKeyring
+        from registry.teams import TeamRepository
+
+        team = TeamRepository(session).find("default")
+        assert team is not None
+        ring = MasterKeyring([("v2", base64.urlsafe_b64decode(newer + "=="))])
+        proof = ApproverRepository(session, team, ring).prove(
+            "bob", code_at(_secret_of(uri), time.time())
+        )
+    engine.dispose()
+    assert proof.refusal is None
