@@ -6,7 +6,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import TERMINAL_STATES, StateType
 from prefect.flow_runs import resume_flow_run
 from prefect.states import Cancelled
 
@@ -15,6 +15,15 @@ from flows.review_form import Decision, ReviewForm
 
 class NotWaitingError(Exception):
     """The approval's flow run is not paused, so there is nothing to answer."""
+
+    def __init__(self, message: str, *, state: StateType | None) -> None:
+        super().__init__(message)
+        self.state = state
+
+    @property
+    def finished(self) -> bool:
+        """The run has ended: it will never take an answer."""
+        return self.state is None or self.state in TERMINAL_STATES
 
 
 def flow_run_state(flow_run_id: str) -> StateType | None:
@@ -33,7 +42,8 @@ def answer(flow_run_id: str, *, approve: bool, reviewer: str, code: str, comment
     if state is not StateType.PAUSED:
         raise NotWaitingError(
             f"flow run {flow_run_id} is {state.value.lower() if state else 'unknown'}, "
-            "not paused waiting for an answer"
+            "not paused waiting for an answer",
+            state=state,
         )
     form = ReviewForm(
         decision=Decision.APPROVE if approve else Decision.REJECT,

@@ -38,8 +38,6 @@ Wait = Annotated[
         "--wait", help="Seconds to wait for the run to take the answer (0: don't).", min=0
     ),
 ]
-# Prefect states after which a run will never take an answer.
-_FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 
 
 @app.command("list")
@@ -152,7 +150,7 @@ def _answer(approval_id: int, *, approve: bool, reviewer: str, comment: str, wai
                 comment=comment,
             )
         except NotWaitingError as exc:
-            message = f"{exc}; {_settle_hint(approval_id)}" if _finished(exc) else str(exc)
+            message = f"{exc}; {_settle_hint(approval_id)}" if exc.finished else str(exc)
             raise CliError(message) from None
         verb = "approve" if approve else "reject"
         say(escape(f"sent {review.reviewer}'s answer ({verb}) to approval {approval_id}"))
@@ -199,10 +197,6 @@ def _check_answerable(approval: Approval) -> None:
 
 def _settle_hint(approval_id: int) -> str:
     return f"settle it with `modelops approvals expire {approval_id}`"
-
-
-def _finished(error: Exception) -> bool:
-    return any(f" is {state.lower()}," in str(error) for state in _FINISHED)
 
 
 def _report_when_taken(rt: Runtime, before: Approval, reviewer: str, wait: float) -> None:
