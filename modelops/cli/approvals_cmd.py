@@ -168,7 +168,7 @@ def _read_code(reviewer: str) -> str:
     else:
         raw = sys.stdin.readline(64)
     code = raw.strip()
-    if not CODE_PATTERN.match(code):
+    if not CODE_PATTERN.fullmatch(code):
         raise BadInput(
             "code: expected the six digits the authenticator app shows, on stdin "
             "(e.g. `echo 123456 | modelops approvals approve ID --reviewer NAME`)"

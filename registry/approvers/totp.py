@@ -43,7 +43,7 @@ def code_at(secret: str, at: float) -> str:
 
 def matching_step(secret: str, code: str, at: float) -> int | None:
     """The time step whose code `code` is, within ±WINDOW_STEPS of `at`, else None."""
-    if not CODE_PATTERN.match(code):
+    if not CODE_PATTERN.fullmatch(code):
         return None
     totp, now = _totp(secret), time_step(at)
     window = range(max(0, now - WINDOW_STEPS), now + WINDOW_STEPS + 1)
