@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from registry.approval_liveness import this_process
 from registry.approval_service import ReviewAnswer, ReviewOutcome, apply_review, expire
 from registry.approvals import ApprovalRepository
+from registry.approvers.repository import ApproverRepository
 from registry.catalog_spec import GatesSpec
 from registry.domain import Approval, Frozen, ModelVersion, StagePolicy
+from registry.errors import ConflictError
 from registry.evaluations import Evaluation, EvaluationRepository
 from registry.gates import ChampionComparison, GateVerdict, judge_gates
 from registry.lifecycle import TransitionRequest, TransitionResult, transition_stage
 from registry.model_repository import ModelRepository
 from registry.stages import Stage
-from tasks.context import unit_of_work
+from tasks.context import keyring, unit_of_work
 
 
 class EvaluationEvidence(Frozen):
@@ -92,12 +97,20 @@ def _evidence_of(evaluation: Evaluation) -> EvaluationEvidence:
 
 
 @task(cache_policy=NO_CACHE)
-def open_approval(evidence: PromotionEvidence, requester: str, flow_run_id: str | None) -> Approval:
+def open_approval(
+    evidence: PromotionEvidence, requester: str, flow_run_id: str | None, timeout_seconds: int
+) -> Approval:
+    """A pending approval that expires with the run's wait, naming this process as its waiter."""
     with unit_of_work() as (session, team):
         row = ModelRepository(session, team).version_row(evidence.model, evidence.version.version)
         approvals = ApprovalRepository(session, team)
         approval = approvals.open(
-            row, target=evidence.target, requester=requester, policy=evidence.policy
+            row,
+            target=evidence.target,
+            requester=requester,
+            policy=evidence.policy,
+            expires_in=timedelta(seconds=timeout_seconds),
+            runner=this_process(),
         )
         if flow_run_id:
             approvals.attach_flow_run(approval.id, flow_run_id)
@@ -106,14 +119,20 @@ def open_approval(evidence: PromotionEvidence, requester: str, flow_run_id: str 
 
 @task(cache_policy=NO_CACHE)
 def record_review(approval_id: int, answer: ReviewAnswer) -> ReviewOutcome:
+    """Prove the reviewer by their one-time code, then apply the answer (see approval_service)."""
     with unit_of_work() as (session, team):
-        return apply_review(session, team, approval_id, answer)
+        approvers = ApproverRepository(session, team, keyring())
+        return apply_review(session, team, approval_id, answer, approvers)
 
 
 @task(cache_policy=NO_CACHE)
 def expire_approval(approval_id: int) -> Approval:
+    """Expire the approval if it is still pending (`approvals expire` may have done it first)."""
     with unit_of_work() as (session, team):
-        return expire(session, team, approval_id)
+        try:
+            return expire(session, team, approval_id)
+        except ConflictError:
+            return ApprovalRepository(session, team).get(approval_id)
 
 
 @task(cache_policy=NO_CACHE)
