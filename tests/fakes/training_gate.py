@@ -21,6 +21,7 @@ from adapters.local.dataset import Example
 
 ENV = "MODELOPS_TEST_TRAINING_GATE"
 SITE = Path(__file__).resolve().parent / "training_gate_site"
+REPO = SITE.parents[2]
 _POLL_SECONDS = 0.02  # the release may come from another process: a file is all we share
 Trainer = Callable[..., local_model.TextClassifier | None]
 
@@ -33,11 +34,13 @@ class TrainingGate:
         self.directory = directory
         self.after_epoch = after_epoch
 
-    def env(self, pythonpath: str = "") -> dict[str, str]:
-        """Variables for a child process; with `pythonpath`, start-up installs the gate too."""
+    def env(self, *, at_startup: bool = False) -> dict[str, str]:
+        """Variables for a child process; `at_startup` makes every Python process started
+        with them install the gate (through `training_gate_site/sitecustomize.py`)."""
         variables = {ENV: f"{self.directory}:{self.after_epoch}"}
-        if pythonpath:
-            variables["PYTHONPATH"] = os.pathsep.join([str(SITE), pythonpath])
+        if at_startup:
+            paths = [str(SITE), str(REPO), os.environ.get("PYTHONPATH", "")]
+            variables["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
         return variables
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,10 +53,10 @@ def test_fine_tune_registers_v2_from_v1_in_testing_with_full_lineage(
     assert lineage.parent_version == 1
     assert lineage.dataset_uri == TRAIN.as_uri()
     assert lineage.dataset_sha256 == sha256_of(TRAIN)
-    # "auto" resolved by the provider: 8 epochs of 16 examples, step multiplier 1.0.
+    # "auto" resolved by the provider: 8 epochs, one SGD step per example, multiplier 1.0.
     assert lineage.hyperparameters == {
         "n_epochs": 8,
-        "batch_size": 16,
+        "batch_size": 1,
         "learning_rate_multiplier": 1.0,
         "seed": 0,
     }
