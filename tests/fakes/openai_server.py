@@ -9,6 +9,8 @@
 Fine-tune jobs belong to the key that created them (another key gets 404), honour the
 `Idempotency-Key` header and the `metadata[...]` list filter (both switchable off, to play a
 less complete compatible server), and move one status along `job_states` per retrieve.
+`server.refused_models[model] = message` refuses jobs of that base model, as OpenAI refuses
+a model that cannot be fine-tuned (400 `invalid_request_error`, param `model`).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class FakeOpenAIServer(FakeServer):
         self.honour_metadata_filter = honour_metadata_filter
         self.honour_idempotency_key = honour_idempotency_key
         self.replies: dict[str, str] = {}
+        self.refused_models: dict[str, str] = {}  # base model → the refusal's message
         self.jobs: dict[str, FakeJob] = {}
         self.files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -81,6 +84,7 @@ class FakeOpenAIServer(FakeServer):
         super().reset()
         with self._state_lock:
             self.replies.clear()
+            self.refused_models.clear()
             self.jobs.clear()
             self.files.clear()
             self._idempotency.clear()
@@ -172,6 +176,10 @@ class FakeOpenAIServer(FakeServer):
         payload = _json(body)
         if payload.get("training_file") not in self.files:
             return self.render_fault(Fault.bad_request("invalid training_file"), key)
+        refusal = self.refused_models.get(str(payload.get("model")))
+        if refusal is not None:
+            error = {"message": refusal, "type": "invalid_request_error", "param": "model"}
+            return json_response({"error": {**error, "code": "model_not_available"}}, 400)
         idem = request.headers.get("idempotency-key")
         with self._state_lock:
             if self.honour_idempotency_key and idem and (key, idem) in self._idempotency:
