@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from tests.fakes.server import FakeServer, Fault, json_response
 
-__all__ = ["DEFAULT_JOB_STATES", "FakeOpenAIServer", "Fault"]
+__all__ = ["DEFAULT_JOB_STATES", "FakeOpenAIServer", "Fault", "multipart_parts"]
 
 DEFAULT_JOB_STATES = ("validating_files", "queued", "running", "running", "succeeded")
 _RATE_HEADERS = {
@@ -149,7 +149,7 @@ class FakeOpenAIServer(FakeServer):
         key, body, fault = await self.intercept(request)
         if fault is not None:
             return fault
-        parts = _multipart(request.headers.get("content-type", ""), body)
+        parts = multipart_parts(request.headers.get("content-type", ""), body)
         if "file" not in parts or "purpose" not in parts:
             return self.render_fault(Fault.bad_request("file and purpose are required"), key)
         filename, content = parts["file"]
@@ -343,7 +343,7 @@ def _json(body: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
+def multipart_parts(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
     """Form parts by name → (filename, bytes), with the stdlib email parser."""
     message = BytesParser(policy=HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body
