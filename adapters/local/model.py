@@ -22,9 +22,8 @@ from adapters.local.dataset import Example
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
-    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.linear_model import SGDClassifier
-    from sklearn.pipeline import FeatureUnion
 
 __all__ = [
     "AUTO_EPOCHS",
@@ -52,6 +51,7 @@ _HASHED_FEATURES = 2**15
 _FORMAT = "modelops-local-tfidf-sgd/1"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed member time: equal models give equal bytes
 Matrix = NDArray[np.float64]
+Hashing = tuple["HashingVectorizer", ...]  # stateless; their columns side by side
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Weights:
 class TextClassifier:
     """Fitted features (hashing + the idf of the first model in the line) and the estimator."""
 
-    hashing: FeatureUnion
+    hashing: Hashing
     tfidf: TfidfTransformer
     estimator: SGDClassifier
     labels: tuple[str, ...]
@@ -95,7 +95,7 @@ class TextClassifier:
         return Weights(self.estimator.coef_, self.estimator.intercept_)
 
     def vectorize(self, texts: Sequence[str]) -> csr_matrix:
-        matrix: csr_matrix = self.tfidf.transform(self.hashing.transform(texts)).tocsr()
+        matrix: csr_matrix = self.tfidf.transform(_hashed(self.hashing, texts)).tocsr()
         return matrix
 
     def probabilities(self, text: str) -> dict[str, float]:
@@ -140,11 +140,13 @@ def train(
     """Fit from the parent (or from zero), deterministically for the seed; None if `on_epoch`
     asks to stop. The labels are the parent's plus any new ones."""
     labels = sorted({*(parent.labels if parent else ()), *(e.label for e in examples)})
-    texts = [e.text for e in examples]
-    hashing, tfidf = (parent.hashing, parent.tfidf) if parent else _fit_features(texts)
+    hashing, tfidf = (parent.hashing, parent.tfidf) if parent else _features(None)
+    counts = _hashed(hashing, [e.text for e in examples])
+    if parent is None:
+        tfidf.fit(counts)  # the first model in a line fits the idf; its fine-tunes keep it
     estimator = _estimator(initial_weights(parent, labels), labels, config)
     model = TextClassifier(hashing, tfidf, estimator, tuple(labels))
-    matrix, targets = model.vectorize(texts), np.array([e.label for e in examples])
+    matrix, targets = tfidf.transform(counts).tocsr(), np.array([e.label for e in examples])
     held_out = None
     if validation:
         held_out = (model.vectorize([e.text for e in validation]), [e.label for e in validation])
@@ -195,29 +197,31 @@ def loads(data: bytes) -> TextClassifier:
     hashing, tfidf = _features(idf)
     weights = Weights(coef.astype(np.float64), intercept.astype(np.float64))
     estimator = _estimator(weights, labels, resolve(Hyperparameters(), None))
+    # Serving multiplies by coef_.T: in Fortran order that is contiguous, and not copied
+    # on every call (a copy of every weight per request, otherwise).
+    estimator.coef_ = np.asfortranarray(estimator.coef_)
     return TextClassifier(hashing, tfidf, estimator, tuple(labels))
 
 
-def _fit_features(texts: Sequence[str]) -> tuple[FeatureUnion, TfidfTransformer]:
-    """The first model in a line fits the idf; its fine-tunes keep it, like the weights."""
-    hashing, tfidf = _features(None)
-    tfidf.fit(hashing.transform(texts))
-    return hashing, tfidf
+def _hashed(hashing: Hashing, texts: Sequence[str]) -> csr_matrix:
+    # scipy's hstack rather than sklearn's FeatureUnion, whose joblib dispatch costs more than
+    # hashing one ticket does.
+    from scipy.sparse import hstack
+
+    matrix: csr_matrix = hstack([vectorizer.transform(texts) for vectorizer in hashing]).tocsr()
+    return matrix
 
 
-def _features(idf: Matrix | None) -> tuple[FeatureUnion, TfidfTransformer]:
+def _features(idf: Matrix | None) -> tuple[Hashing, TfidfTransformer]:
     # Imported here: importing the adapters must stay cheap for the gateway, which never trains.
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-    from sklearn.pipeline import FeatureUnion
 
     # Words carry the intent; character n-grams survive typos and unseen inflections.
     # Counts stay unsigned and unnormalised so TfidfTransformer can weigh and normalise them.
     counts = {"n_features": _HASHED_FEATURES, "alternate_sign": False, "norm": None}
-    hashing = FeatureUnion(
-        [
-            ("words", HashingVectorizer(ngram_range=(1, 2), **counts)),
-            ("chars", HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **counts)),
-        ]
+    hashing = (
+        HashingVectorizer(ngram_range=(1, 2), **counts),
+        HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **counts),
     )
     tfidf = TfidfTransformer(sublinear_tf=True)
     if idf is not None:
