@@ -107,7 +107,7 @@ class TextClassifier:
 
 
 def resolve(hyperparameters: Hyperparameters, seed: int | None) -> TrainingConfig:
-    """ "auto" filled in; a batch_size other than 1 is refused by the adapter before this."""
+    """The hyperparameters with "auto" filled in (the adapter refuses a batch_size but 1)."""
     return TrainingConfig(
         n_epochs=hyperparameters.n_epochs or AUTO_EPOCHS,
         learning_rate_multiplier=hyperparameters.learning_rate_multiplier or 1.0,

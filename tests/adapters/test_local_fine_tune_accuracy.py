@@ -18,7 +18,7 @@ from adapters.chat import ClassificationRequest
 from adapters.jobs import FilePurpose, FineTuneRequest, Hyperparameters, JobStatus
 from adapters.local import model as local_model
 from adapters.local.adapter import LocalAdapter
-from adapters.local.dataset import parse_chat_jsonl
+from adapters.local.dataset import Example, parse_chat_jsonl
 
 pytestmark = pytest.mark.anyio
 
@@ -129,3 +129,23 @@ def _record_starting_weights(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Matr
 
     monkeypatch.setattr(SGDClassifier, "partial_fit", spy)
     return starts
+
+
+def test_a_two_label_parent_carries_over_into_a_child_with_a_new_label() -> None:
+    # scikit-learn keeps one row for two labels; the child's one-vs-rest rows start from it.
+    tickets = [("refund my order", "refund"), ("the app crashes on save", "bug_report")]
+    parent_data = [Example(f"{text} {n}", label) for n in range(20) for text, label in tickets]
+    config = local_model.TrainingConfig(n_epochs=4, learning_rate_multiplier=1.0, seed=3)
+    parent = local_model.train(parent_data, config)
+    assert parent is not None and parent.weights.coef.shape[0] == 1
+
+    tiny = local_model.TrainingConfig(n_epochs=1, learning_rate_multiplier=1e-9, seed=3)
+    new = [Example(f"please add dark mode {n}", "feature_request") for n in range(5)]
+    child = local_model.train(new, tiny, parent=parent)
+
+    assert child is not None and child.labels == ("bug_report", "feature_request", "refund")
+    for text in ("refund my order now", "the app crashes on save again"):
+        before, after = parent.probabilities(text), child.probabilities(text)
+        # The odds between the parent's two labels are the parent's: σ(z) / σ(-z).
+        odds = before["refund"] / before["bug_report"]
+        assert after["refund"] / after["bug_report"] == pytest.approx(odds, rel=1e-3)
