@@ -146,6 +146,6 @@ def test_a_two_label_parent_carries_over_into_a_child_with_a_new_label() -> None
     assert child is not None and child.labels == ("bug_report", "feature_request", "refund")
     for text in ("refund my order now", "the app crashes on save again"):
         before, after = parent.probabilities(text), child.probabilities(text)
-        # The odds between the parent's two labels are the parent's: σ(z) / σ(-z).
+        # The odds between the parent's two labels are the parent's: sigmoid(z) / sigmoid(-z).
         odds = before["refund"] / before["bug_report"]
         assert after["refund"] / after["bug_report"] == pytest.approx(odds, rel=1e-3)
