@@ -26,17 +26,20 @@ from adapters.jobs import (
     FineTuneRequest,
     UploadedFile,
 )
+from adapters.streaming import ChatStream
 
 __all__ = [
     "Adapter",
     "AdapterContext",
     "AdapterOptions",
     "ChatAdapter",
+    "ChatStreamAdapter",
     "ClassificationAdapter",
     "Credential",
     "FileAdapter",
     "FineTuneAdapter",
     "GenerationAdapter",
+    "StreamingOptions",
     "validate_options",
 ]
 
@@ -80,6 +83,20 @@ class ChatAdapter(Protocol):
     async def chat(
         self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
     ) -> ChatResponse: ...
+
+
+@runtime_checkable
+class ChatStreamAdapter(Protocol):
+    async def open_chat_stream(
+        self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
+    ) -> ChatStream:
+        """Send the request and read up to the first chunk with output; `timeout` bounds that.
+
+        Raises the usual ProviderError for an HTTP error status, or for an in-band error, a
+        malformed event or silence before the first chunk (ProviderTimeoutError): the caller
+        may still fail over. Faults after it raise from iterating the stream. Close it.
+        """
+        ...
 
 
 @runtime_checkable
@@ -174,6 +191,12 @@ class AdapterOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     timeout_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
+
+
+class StreamingOptions(AdapterOptions):
+    """Options of an adapter that streams: how long a stream may be silent between events."""
+
+    stream_idle_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
 
 
 OptionsT = TypeVar("OptionsT", bound=AdapterOptions)
