@@ -141,7 +141,7 @@ class ChatMessage(BaseModel):
 
 
 def _joined_text(parts: list[Any] | tuple[Any, ...]) -> str:
-    texts = [p["text"] for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+    texts = [p.get("text") for p in parts if isinstance(p, dict) and p.get("type") == "text"]
     return PART_SEPARATOR.join(t for t in texts if isinstance(t, str))
 
 

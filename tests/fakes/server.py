@@ -10,7 +10,7 @@ per-key script of faults, and a record of every request (with the key it carried
 
 Streamed answers (`event_stream`) meet a scripted `stream_*` fault after that many events: the
 connection is dropped, an in-band error event is sent, the stream stalls, or a malformed event
-comes. A stream fault met by a request that does not stream is no fault.
+comes, or the body just ends. A stream fault met by a request that does not stream is no fault.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 __all__ = ["FakeServer", "Fault", "RecordedRequest", "json_response", "sse"]
 
-StreamBreak = Literal["reset", "error", "stall", "malformed"]
+StreamBreak = Literal["reset", "error", "stall", "malformed", "end"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,11 @@ class Fault:
     def stream_stall(cls, *, after: int, seconds: float = 30.0) -> Fault:
         """Silence after `after` events for `seconds` (or until the client leaves), then the rest."""
         return cls(stream_break="stall", after_events=after, stall_seconds=seconds)
+
+    @classmethod
+    def stream_end(cls, *, after: int) -> Fault:
+        """The body ends cleanly after `after` events, without the provider's end marker."""
+        return cls(stream_break="end", after_events=after)
 
     @classmethod
     def stream_malformed(cls, *, after: int) -> Fault:
@@ -164,6 +169,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     query: str = ""  # the raw query string, as sent
+    peer: str = ""  # the client's host:port: one per connection, so reuse shows
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -300,6 +306,7 @@ class FakeServer:
                     dict(request.headers),
                     body,
                     request.url.query,
+                    f"{request.client.host}:{request.client.port}" if request.client else "",
                 )
             )
             queue = self._script.get(key)
@@ -342,6 +349,8 @@ class FakeServer:
                     return
                 if fault.stream_break == "malformed":
                     yield b'data: {"id": "broken", "choices": [\n\n'
+                    return
+                if fault.stream_break == "end":
                     return
                 await self._hang(fault.stall_seconds)
             yield event
