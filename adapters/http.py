@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
+import orjson
 from pydantic import BaseModel, JsonValue, ValidationError
 
 from adapters.errors import (
@@ -210,7 +211,7 @@ async def send(
 def read_json(response: httpx.Response, *, provider: str) -> JsonValue:
     """The response's JSON body, or ProtocolError if it is not JSON."""
     try:
-        value: JsonValue = json.loads(response.content)
+        value: JsonValue = orjson.loads(response.content)  # a third of json.loads' time
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(
             f"malformed JSON in HTTP {response.status_code} body", provider=provider

@@ -256,22 +256,23 @@ class EventStreamSource:
 
     async def _next_event(self, idle_timeout: float | None) -> ServerSentEvent | None:
         try:
-            with translate_transport_errors(provider=self._provider):
-                async with asyncio.timeout(idle_timeout):
-                    return await anext(self._events)
+            async with asyncio.timeout(idle_timeout):
+                return await anext(self._events)
         except StopAsyncIteration:
             return None
         except TimeoutError as exc:
             raise ProviderTimeoutError(
                 f"the stream was idle for {idle_timeout:g}s", provider=self._provider
             ) from exc
-        except ProtocolError as exc:
-            if isinstance(exc.__cause__, httpx.RemoteProtocolError):
-                # The peer closed the connection in the middle of the body.
-                raise ProviderConnectionError(
-                    "the connection closed in the middle of the stream", provider=self._provider
-                ) from exc.__cause__
-            raise
+        except httpx.RemoteProtocolError as exc:
+            # The peer closed the connection in the middle of the body.
+            raise ProviderConnectionError(
+                "the connection closed in the middle of the stream", provider=self._provider
+            ) from exc
+        except (httpx.HTTPError, httpx.StreamError) as exc:
+            # Mapped here, not with a context manager around every event: this is per chunk.
+            with translate_transport_errors(provider=self._provider):
+                raise exc
 
     async def _drain(self) -> None:
         """Read what follows the end marker, so the connection can be reused; never raises."""

@@ -3,8 +3,12 @@ scripted fault raised where the caller can still fail over (the open) or no long
 
 from __future__ import annotations
 
+import json
+import socket
+import struct
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import httpx
@@ -268,3 +272,54 @@ async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         await anyio.sleep(0.01)
+
+
+@pytest.fixture
+def resetting_server() -> Iterator[tuple[str, threading.Event]]:
+    """A raw socket that answers with two events, then, once told, resets the connection (a
+    TCP RST, as a crashed peer or a middlebox sends)."""
+    reset = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            events = [
+                {
+                    "id": "c",
+                    "model": "m",
+                    "choices": [{"index": 0, "delta": {"role": "assistant"}}],
+                },
+                {"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": "Hi"}}]},
+            ]
+            body = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+            head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            connection.sendall(head + b"transfer-encoding: chunked\r\n\r\n")
+            connection.sendall(b"%x\r\n%s\r\n" % (len(body), body))
+            reset.wait(10)
+            # Linger 0: close sends RST instead of FIN.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1", reset
+    reset.set()
+    thread.join(10)
+    listener.close()
+
+
+async def test_a_connection_reset_mid_stream_raises_a_connection_error(
+    resetting_server: tuple[str, threading.Event], client: httpx.AsyncClient
+) -> None:
+    base_url, reset = resetting_server
+    adapter = create_adapter("openai", base_url=base_url, http_client=client)
+    assert isinstance(adapter, OpenAIAdapter)
+    stream = await adapter.open_chat_stream(CREDENTIAL, REQUEST)
+    reset.set()
+    seen: list[str] = []
+    with pytest.raises(errors.ProviderConnectionError) as caught:
+        async for chunk in stream:
+            seen.append(chunk.content)
+    assert seen == ["", "Hi"]
+    assert isinstance(caught.value.__cause__, httpx.ReadError)  # ECONNRESET, mapped
