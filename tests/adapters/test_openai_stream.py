@@ -266,6 +266,19 @@ async def test_closing_a_stream_early_closes_the_providers_connection(
     await _until(lambda: openai_server.open_connections() == 0)
 
 
+async def test_a_read_cancelled_mid_stream_closes_the_stream_and_its_connection(
+    openai_server: FakeOpenAIServer, client: httpx.AsyncClient
+) -> None:
+    # As when the gateway's own client goes away while the provider is still generating.
+    openai_server.script(KEY, Fault.stream_stall(after=3))
+    stream = await _adapter(openai_server, client).open_chat_stream(CREDENTIAL, REQUEST)
+    with anyio.move_on_after(0.2) as scope:
+        async for _ in stream:
+            pass
+    assert scope.cancelled_caught and stream.closed
+    await _until(lambda: openai_server.open_connections() == 0)
+
+
 async def _until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     """Poll a condition the server reaches on its own thread, up to a deadline."""
     deadline = time.monotonic() + seconds
