@@ -37,7 +37,7 @@ class RouteAction(StrEnum):
     UNDEPLOY = "undeploy"
     CLAIM = "claim"  # a rollout or A/B test took the endpoint over
     RELEASE = "release"
-    FOLLOW_PRODUCTION = "follow-production"  # the model's production version changed
+    FOLLOW_STAGES = "follow-stages"  # the model's stages changed (a promotion, a rollback)
 
 
 class Owner(Frozen):

@@ -46,7 +46,7 @@ def follow_stage_changes(
                 repo,
                 row,
                 before,
-                RouteAction.FOLLOW_PRODUCTION,
+                RouteAction.FOLLOW_STAGES,
                 actor,
                 why,
                 target=target,
