@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 
@@ -10,7 +11,7 @@ from pydantic import Field, field_validator
 from registry.domain import Frozen
 from registry.routing import RouteRole
 
-ENDPOINT_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+ENDPOINT_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 Actor = Field(min_length=1, max_length=128)
 Reason = Field(min_length=1, max_length=4000)
 
@@ -87,12 +88,23 @@ class RouteLedgerEntry(Frozen):
 
 
 class NewEndpoint(Frozen):
-    name: str = Field(min_length=1, max_length=128, pattern=ENDPOINT_NAME_PATTERN)
+    name: str = Field(min_length=1, max_length=128)
     model: str
     environment: Environment = Environment.PRODUCTION
     version: int | None = Field(default=None, ge=1)  # None: see `create_endpoint`
     actor: str = Actor
     reason: str = Field(default="created", min_length=1, max_length=4000)
+
+    @field_validator("name")
+    @classmethod
+    def _url_safe(cls, name: str) -> str:
+        # Consumers put it in URLs and in OpenAI's `model` field.
+        if not ENDPOINT_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not allowed: use lowercase letters, digits and '-', starting "
+                "with a letter or digit"
+            )
+        return name
 
 
 class WeightedVersion(Frozen):
