@@ -177,7 +177,7 @@ def undeploy_cmd(
     expect_revision: ExpectRevision = None,
     json: JsonFlag = False,
 ) -> None:
-    """Stop serving: new requests are refused, requests in flight finish."""
+    """Take the endpoint out of service for new requests; its routes stay on record."""
     change = EndpointChange(
         endpoint=name, actor=actor, reason=reason, expect_revision=expect_revision
     )

@@ -81,7 +81,7 @@ def revoke_cmd(
     token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id (see `tokens list`).")],
     json: JsonFlag = False,
 ) -> None:
-    """Revoke a token for good; the gateway refuses it from then on."""
+    """Revoke a token for good: it no longer authenticates."""
     with runtime() as rt, rt.transaction() as session:
         token = TokenRepository(session, _team(rt, session)).revoke(token_id)
     if json:

@@ -1,20 +1,14 @@
 """Endpoints: the names consumers call, their weighted routes and the append-only route ledger.
 
 Modules: `domain` (what goes in and out), `tables` (rows), `rules` (what may be routed),
-`repository` (reads), `changes` (create, route, undeploy, claim, release), `follow`
-(endpoints follow stage changes), `snapshots` (route tables for the gateway's cache).
+`repository` (reads), `changes` (create, route, undeploy), `ownership` (claim, release by
+a rollout or A/B test), `writes` (how every change is written), `follow` (endpoints follow
+stage changes), `snapshots` (route tables for the gateway's cache).
 """
 
 from __future__ import annotations
 
-from registry.endpoints.changes import (
-    EndpointOwnedError,
-    claim_endpoint,
-    create_endpoint,
-    release_endpoint,
-    set_routes,
-    undeploy_endpoint,
-)
+from registry.endpoints.changes import create_endpoint, set_routes, undeploy_endpoint
 from registry.endpoints.domain import (
     Endpoint,
     EndpointChange,
@@ -31,8 +25,10 @@ from registry.endpoints.domain import (
     WeightedVersion,
 )
 from registry.endpoints.follow import follow_stage_changes
+from registry.endpoints.ownership import claim_endpoint, release_endpoint
 from registry.endpoints.repository import EndpointRepository
 from registry.endpoints.snapshots import load_route_tables, route_table
+from registry.endpoints.writes import EndpointOwnedError
 
 __all__ = [
     "Endpoint",

@@ -9,11 +9,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from registry.domain import ModelVersion, Team
-from registry.endpoints.changes import write_change
 from registry.endpoints.domain import Endpoint, Environment, Route, RouteAction
 from registry.endpoints.repository import CurrentRoute, EndpointRepository
 from registry.endpoints.rules import allowed_stages
 from registry.endpoints.tables import EndpointRow
+from registry.endpoints.writes import Note, write_change
 from registry.errors import InvalidTransitionError
 from registry.model_repository import ModelRepository
 from registry.routing import RouteRole
@@ -40,19 +40,8 @@ def follow_stage_changes(
         if production is not None:
             version_ids[production.version] = production.id
             why = f"{model} v{production.version} is in production: {reason}"
-        moved.append(
-            write_change(
-                session,
-                repo,
-                row,
-                before,
-                RouteAction.FOLLOW_STAGES,
-                actor,
-                why,
-                target=target,
-                version_ids=version_ids,
-            )
-        )
+        note = Note(RouteAction.FOLLOW_STAGES, actor, why)
+        moved.append(write_change(repo, row, before, note, target=target, version_ids=version_ids))
     return moved
 
 

@@ -63,6 +63,10 @@ class EndpointRepository:
         self._team_id = team.id if team is not None else -1
         self._team_name = team.name if team is not None else ""
 
+    @property
+    def session(self) -> Session:
+        return self._session
+
     def list(self) -> builtins.list[Endpoint]:
         rows = self._session.execute(self._query().order_by(EndpointRow.name))
         return [self._view(row, model) for row, model in rows]
