@@ -1,0 +1,109 @@
+"""A deployment run on a Prefect server: schedule it for a worker, and follow it to its end.
+
+Following listens to the run's state-change events (as `prefect flow-run watch` does) and
+re-reads the run now and then, so a missed event delays the end by seconds, never forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.deployments import arun_deployment
+from prefect.events.clients import get_events_subscriber
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.exceptions import MissingResult, ObjectNotFound
+
+from modelops.cli.errors import CliError
+
+# How long to wait for an event before asking the server for the run's state anyway.
+REREAD_SECONDS = 10.0
+
+StateSeen = tuple[str, str, str, datetime]  # (type, name, message, when)
+
+
+async def schedule(deployment: str, parameters: dict[str, object], api_url: str) -> FlowRun:
+    try:
+        flow_run = await arun_deployment(
+            deployment, parameters={"params": parameters}, timeout=0, as_subflow=False
+        )
+    except ObjectNotFound:
+        raise CliError(
+            f"no deployment {deployment!r} on {api_url}; run `prefect --no-prompt deploy --all` "
+            "from the repository root"
+        ) from None
+    return flow_run
+
+
+async def follow(run_id: UUID, show: Callable[[StateSeen], None]) -> FlowRun:
+    """Call `show` with each state the run enters from now on; return the finished run."""
+    name_filter = EventNameFilter(prefix=["prefect.flow-run."])
+    resource_filter = EventResourceFilter(id=[f"prefect.flow-run.{run_id}"])
+    subscribed = get_events_subscriber(
+        filter=EventFilter(event=name_filter, resource=resource_filter)
+    )
+    async with get_client() as client, subscribed as events:
+        run = await client.read_flow_run(run_id)  # read after subscribing: nothing falls between
+        last = _seen(run.state)
+        if last is not None:
+            show(last)
+        while run.state is None or not run.state.is_final():
+            try:
+                event = await asyncio.wait_for(anext(events), REREAD_SECONDS)
+            except TimeoutError:
+                event = None
+            seen = _from_event(event.resource) if event is not None else None
+            if seen is None:
+                run = await client.read_flow_run(run_id)
+                seen = _seen(run.state)
+            if seen is not None and (last is None or _is_news(seen, last)):
+                show(seen)
+                last = seen
+            if seen is not None and seen[0] in _FINAL:
+                run = await client.read_flow_run(run_id)
+    return run
+
+
+_FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def _is_news(seen: StateSeen, last: StateSeen) -> bool:
+    """Later than what was shown (the stream replays the run's past first) and different."""
+    return seen[3] > last[3] and seen[:3] != last[:3]
+
+
+def _seen(state: State | None) -> StateSeen | None:
+    if state is None:
+        return None
+    return (state.type.value, state.name or state.type.value, state.message or "", state.timestamp)
+
+
+def _from_event(resource: object) -> StateSeen | None:
+    from prefect.events.schemas.events import Resource
+
+    if not isinstance(resource, Resource) or "prefect.state-type" not in resource:
+        return None
+    when = resource.get("prefect.state-timestamp")
+    if when is None:
+        return None
+    return (
+        resource["prefect.state-type"],
+        resource.get("prefect.state-name") or resource["prefect.state-type"],
+        resource.get("prefect.state-message") or "",
+        datetime.fromisoformat(when),
+    )
+
+
+async def readable_result(run: FlowRun) -> tuple[bool, object]:
+    """(True, result) when this process can read the run's result; (False, None) when the
+    run did not persist it where this process can reach."""
+    if run.state is None or not run.state.is_completed():
+        return False, None
+    try:
+        return True, await run.state.aresult(raise_on_failure=False)
+    except (MissingResult, OSError, ValueError):
+        return False, None
