@@ -38,17 +38,24 @@ def run(
         bool,
         typer.Option("--wait", help="Follow a deployment run to its end; exit by its state."),
     ] = False,
+    here: Annotated[
+        bool,
+        typer.Option("--here", help="Run in this process even when PREFECT_API_URL is set."),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Run a flow: in this process on Prefect's ephemeral API, or as a deployment when
-    PREFECT_API_URL names a server (a worker runs it; --wait follows it to its end)."""
+    PREFECT_API_URL names a server (a worker runs it; --wait follows it to its end).
+    With --here it runs in this process and is recorded on that server."""
     use_quiet_defaults()  # before anything imports Prefect
     entry = FLOWS.get(flow)
     if entry is None:
         raise BadInput(f"unknown flow {flow!r}; flows: {', '.join(FLOWS)}")
+    if here and deployment:
+        raise BadInput("--here runs the flow in this process; it takes no --deployment")
     params = build_params(entry, param or [])
     try:
-        if server_url():
+        if server_url() and not here:
             prepare_prefect(start_api=False)
             asyncio.run(_run_deployment(entry, params, deployment or entry.name, wait, json_output))
         else:
