@@ -51,10 +51,10 @@ def _problem(model: type[BaseModel], problem: object) -> str:
     owner = _model_at(model, location[:-1])
     if problem["type"] == "extra_forbidden" and owner is not None:
         scope = "parameters" if len(location) == 1 else f"parameters of {'.'.join(location[:-1])}"
-        return f"--param {name}: unknown; {scope}: {', '.join(owner.model_fields)}"
+        return f"--param {name}: no such parameter ({scope}: {', '.join(owner.model_fields)})"
     allowed = _allowed(owner, location[-1]) if owner is not None else ""
     if problem["type"] == "missing":
-        return f"--param {name}: required{allowed}"
+        return f"--param {name} is required{allowed}"
     given = json.dumps(problem.get("input"), default=str)
     return f"--param {name}={given}: {problem['msg']}{allowed}"
 
@@ -72,7 +72,7 @@ def _model_at(model: type[BaseModel], path: list[str]) -> type[BaseModel] | None
 
 
 def _allowed(owner: type[BaseModel], field: str) -> str:
-    """What the field accepts, from its JSON schema: ' (an integer >= 1: Version to …)'."""
+    """What the field accepts, from its JSON schema: '; allowed: an integer >= 1 (Version …)'."""
     schema = owner.model_json_schema()
     prop = schema.get("properties", {}).get(field)
     if not isinstance(prop, dict):
@@ -80,8 +80,8 @@ def _allowed(owner: type[BaseModel], field: str) -> str:
     kinds = [_kind(option, schema) for option in prop.get("anyOf", [prop])]
     accepted = " or ".join(kind for kind in kinds if kind)
     description = prop.get("description")
-    said = ": ".join(part for part in (accepted, description) if part)
-    return f" ({said})" if said else ""
+    said = accepted + (f" ({description})" if description else "")
+    return f"; allowed: {said.strip()}" if said.strip() else ""
 
 
 def _kind(prop: JsonSchema, schema: JsonSchema) -> str:
@@ -92,23 +92,23 @@ def _kind(prop: JsonSchema, schema: JsonSchema) -> str:
         prop = definitions.get(reference.rsplit("/", 1)[-1], {})
     if "enum" in prop:
         return "one of " + ", ".join(str(value) for value in prop["enum"])  # type: ignore[attr-defined]
-    kind = {"integer": "an integer", "number": "a number", "string": "a string"}.get(
-        str(prop.get("type")), "null" if prop.get("type") == "null" else ""
-    )
+    kind = str(prop.get("type"))
     if kind == "null":
-        return "empty (null)"
-    bounds = [
-        f"{symbol} {prop[key]}"
-        for key, symbol in (
-            ("minimum", ">="),
-            ("exclusiveMinimum", ">"),
-            ("maximum", "<="),
-            ("exclusiveMaximum", "<"),
-        )
-        if key in prop
-    ]
-    if "pattern" in prop:
-        bounds.append(f"matching {prop['pattern']}")
-    if "maxLength" in prop:
-        bounds.append(f"at most {prop['maxLength']} characters")
-    return " ".join([kind, *bounds]).strip()
+        return "null"
+    if kind in ("integer", "number"):
+        return f"{'an integer' if kind == 'integer' else 'a number'}{_bounds(prop)}"
+    if kind == "string":
+        limit = f" of at most {prop['maxLength']} characters" if "maxLength" in prop else ""
+        pattern = f" matching {prop['pattern']}" if "pattern" in prop else ""
+        return f"a string{limit}{pattern}"
+    return ""
+
+
+def _bounds(prop: JsonSchema) -> str:
+    low = next((f"{sign} {prop[key]}" for key, sign in _LOW if key in prop), None)
+    high = next((f"{sign} {prop[key]}" for key, sign in _HIGH if key in prop), None)
+    return "".join(f" {bound}" for bound in (low, high) if bound)
+
+
+_LOW = (("minimum", ">="), ("exclusiveMinimum", ">"))
+_HIGH = (("maximum", "<="), ("exclusiveMaximum", "<"))
