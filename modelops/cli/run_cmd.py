@@ -21,7 +21,7 @@ from modelops.prefect_env import prepare_prefect, server_url, use_quiet_defaults
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
 
-    from modelops.cli.run_follow import StateSeen
+    from modelops.cli.run_follow import Published, StateSeen
 
 
 def run(
@@ -82,13 +82,13 @@ async def _run_here(entry: FlowEntry, params: FlowParams, as_json: bool) -> None
         flow_run = await client.read_flow_run(state.state_details.flow_run_id)
     if not state.is_completed():
         raise failure(entry.name, flow_run, result if isinstance(result, BaseException) else None)
-    _print_result(entry.name, flow_run, True, result, as_json)
+    _print_result(entry.name, flow_run, result, as_json)
 
 
 async def _run_deployment(
     entry: FlowEntry, params: FlowParams, deployment: str, wait: bool, as_json: bool
 ) -> None:
-    from modelops.cli.run_follow import follow, readable_result, schedule
+    from modelops.cli.run_follow import follow, published, readable_result, schedule
     from modelops.cli.run_outcome import failure
 
     name = f"{entry.name}/{deployment}"
@@ -102,7 +102,10 @@ async def _run_deployment(
     if finished.state is None or not finished.state.is_completed():
         raise failure(entry.name, finished)
     readable, result = await readable_result(finished)
-    _print_result(entry.name, finished, readable, result, as_json)
+    if readable:
+        _print_result(entry.name, finished, result, as_json)
+    else:
+        _print_published(entry.name, finished, await published(finished.id), as_json)
 
 
 def _print_scheduled(name: str, flow_run: FlowRun, as_json: bool) -> None:
@@ -130,22 +133,33 @@ def _show_state(seen: StateSeen) -> None:
     say(escape(f"  {when:%H:%M:%S} {name}{detail}"))
 
 
-def _print_result(
-    flow: str, flow_run: FlowRun, readable: bool, result: object, as_json: bool
-) -> None:
+def _print_result(flow: str, flow_run: FlowRun, result: object, as_json: bool) -> None:
     from rich.markup import escape
 
     if as_json:
-        document = {"flow_run_id": str(flow_run.id), "name": flow_run.name, "state": "COMPLETED"}
-        print_json({**document, "result": result} if readable else document)
+        print_json({**_identity(flow_run), "state": "COMPLETED", "result": result})
         return
-    if readable:
-        say(escape(f"{flow} run {flow_run.name} completed: {result}"))
-    else:
-        say(
-            escape(
-                f"{flow} run {flow_run.name} completed; its result stays on the worker (flow "
-                f"results are not persisted where this machine can read them): see the run's "
-                f"logs and artifacts with `prefect flow-run inspect {flow_run.id}`"
-            )
-        )
+    say(escape(f"{flow} run {flow_run.name} completed: {result}"))
+
+
+def _print_published(
+    flow: str, flow_run: FlowRun, artifacts: list[Published], as_json: bool
+) -> None:
+    """A worker's run keeps its return value on the worker (Prefect persists none by default):
+    what it published is the result this machine can show."""
+    from rich.markup import escape
+
+    from modelops.cli.run_outcome import one_line
+
+    if as_json:
+        print_json({**_identity(flow_run), "state": "COMPLETED", "artifacts": artifacts})
+        return
+    say(escape(f"{flow} run {flow_run.name} completed; it published:" if artifacts else
+               f"{flow} run {flow_run.name} completed; it published no artifacts"))  # fmt: skip
+    for artifact in artifacts:
+        say(escape(f"  {artifact.type} {artifact.key}: {one_line(artifact.description)}"))
+    say(f"details: prefect flow-run inspect {flow_run.id}")
+
+
+def _identity(flow_run: FlowRun) -> dict[str, object]:
+    return {"flow_run_id": str(flow_run.id), "name": flow_run.name}

@@ -12,13 +12,21 @@ from datetime import datetime
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterParentFlowRunId,
+    Operator,
+)
 from prefect.client.schemas.objects import FlowRun, State
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.deployments import arun_deployment
 from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.exceptions import MissingResult, ObjectNotFound
 
 from modelops.cli.errors import CliError
+from registry.domain import Frozen
 
 # How long to wait for an event before asking the server for the run's state anyway.
 REREAD_SECONDS = 10.0
@@ -99,11 +107,41 @@ def _from_event(resource: object) -> StateSeen | None:
 
 
 async def readable_result(run: FlowRun) -> tuple[bool, object]:
-    """(True, result) when this process can read the run's result; (False, None) when the
-    run did not persist it where this process can reach."""
+    """(True, result) when this process can read the run's return value: Prefect persisted it
+    where this machine reaches and its types import here. Else (False, None), the default."""
     if run.state is None or not run.state.is_completed():
         return False, None
     try:
         return True, await run.state.aresult(raise_on_failure=False)
-    except (MissingResult, OSError, ValueError):
-        return False, None
+    except (MissingResult, ImportError, OSError, ValueError, TypeError, AttributeError):
+        return False, None  # not persisted, or pickled by a worker that loaded another module
+
+
+class Published(Frozen):
+    """An artifact a run (or one of its subflow runs) published, as the Prefect UI lists it."""
+
+    key: str
+    type: str
+    description: str
+
+
+async def published(run_id: UUID) -> list[Published]:
+    """What the run and its subflow runs published, newest first (progress bars left out)."""
+    runs = FlowRunFilter(  # type: ignore[call-arg]  # `operator` comes from a non-pydantic mixin
+        operator=Operator.or_,
+        id=FlowRunFilterId(any_=[run_id]),
+        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id]),
+    )
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            flow_run_filter=runs, sort=ArtifactSort.CREATED_DESC
+        )
+    return [
+        Published(
+            key=artifact.key or str(artifact.id),
+            type=artifact.type or "artifact",
+            description=artifact.description or "",
+        )
+        for artifact in artifacts
+        if artifact.type != "progress"
+    ]

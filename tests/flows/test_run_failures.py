@@ -7,12 +7,8 @@ to this test's captured stderr.
 
 from __future__ import annotations
 
-import io
-import logging
 import re
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -35,46 +31,12 @@ from tests.flows.finetune_support import CATALOG, DATA, Env, flow_env
 from tests.flows.test_promote import POLICY, _summary
 from tests.registry.seed import add_version, advance, seed_model
 from tests.support.prefect_server import PrefectServer
+from tests.support.terminal import terminal
 
-__all__ = ["flow_env"]
+__all__ = ["flow_env", "terminal"]
 
 KEY = "sk-only-00000000000"
 RUN_ID = re.compile(r"\(flow run ([0-9a-f-]{36}); its logs: prefect flow-run logs \1\)$")
-
-
-class _CurrentStderr(io.TextIOBase):
-    """Writes to whatever `sys.stderr` is at the moment: during a test, its capture."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
-
-
-@pytest.fixture
-def terminal() -> Iterator[None]:
-    """Prefect's terminal handlers, pointed at the test's captured stderr (they keep the stream
-    they found when logging was set up, long before this test)."""
-    from prefect.logging.configuration import ensure_logging_setup
-    from prefect.logging.handlers import PrefectConsoleHandler, _SafeStreamHandler
-
-    ensure_logging_setup()
-    names = ["", "prefect._internal"]
-    handlers = [handler for name in names for handler in logging.getLogger(name).handlers]
-    saved: list[tuple[logging.Handler, object]] = []
-    for handler in handlers:
-        if isinstance(handler, PrefectConsoleHandler):
-            saved.append((handler, handler.console.file))
-            handler.console.file = _CurrentStderr()
-        elif isinstance(handler, _SafeStreamHandler):
-            saved.append((handler, handler.setStream(_CurrentStderr())))
-    yield
-    for handler, stream in saved:
-        if isinstance(handler, PrefectConsoleHandler):
-            handler.console.file = stream  # type: ignore[assignment]
-        elif isinstance(handler, _SafeStreamHandler):
-            handler.setStream(stream)  # type: ignore[arg-type]
 
 
 @pytest.fixture
