@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,14 +19,12 @@ import prefect
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import get_current_settings
 
+from modelops.prefect_env import EphemeralApiError
+
 # linux/prctl.h: the signal the kernel sends a process when its parent thread exits.
 PR_SET_PDEATHSIG = 1
 # Prefect's default (20 s) is too short for a fresh SQLite database on a busy machine.
 STARTUP_SECONDS = 90
-
-
-class EphemeralApiError(RuntimeError):
-    """The ephemeral API server did not come up; the message names its log."""
 
 
 class _ServerBoundToParent(SubprocessASGIServer):
@@ -98,9 +97,12 @@ def _startup_seconds() -> int:
 
 def _die_with_parent_hook() -> Callable[[], None] | None:
     """What the child runs between fork and exec: ask for SIGTERM when the parent dies, and
-    exit at once if it died already (between the fork and this call)."""
+    exit at once if it died already (between the fork and this call). It only makes system
+    calls (no imports, no locks), so it is safe in a child forked from a threaded parent."""
     if not sys.platform.startswith("linux"):
         return None  # no such kernel feature: Prefect's own stop at exit is all there is
+    if threading.current_thread() is not threading.main_thread():
+        return None  # the signal would come when this thread ends, not the process
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls
     parent = os.getpid()
 

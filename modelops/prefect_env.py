@@ -16,6 +16,10 @@ TERMINAL_LOGGERS = ("", "prefect._internal", "uvicorn", "fastapi")
 SERVER_LOG = "ephemeral-server.log"
 
 
+class EphemeralApiError(RuntimeError):
+    """Prefect's ephemeral API server did not come up; the message names its log."""
+
+
 def use_quiet_defaults() -> None:
     """Turn Prefect's telemetry off unless the user set these variables. Call it before
     Prefect is imported: its SDK reads DO_NOT_TRACK on import."""

@@ -16,7 +16,12 @@ from flows.params import FlowParams
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import print_json, say
 from modelops.cli.run_params import build_params
-from modelops.prefect_env import prepare_prefect, server_url, use_quiet_defaults
+from modelops.prefect_env import (
+    EphemeralApiError,
+    prepare_prefect,
+    server_url,
+    use_quiet_defaults,
+)
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -61,6 +66,8 @@ def run(
         else:
             prepare_prefect(start_api=True)
             asyncio.run(_run_here(entry, params, json_output))
+    except EphemeralApiError as exc:
+        raise CliError(str(exc)) from None
     except KeyboardInterrupt:
         raise CliError("interrupted") from None
 
@@ -154,8 +161,8 @@ def _print_published(
     if as_json:
         print_json({**_identity(flow_run), "state": "COMPLETED", "artifacts": artifacts})
         return
-    say(escape(f"{flow} run {flow_run.name} completed; it published:" if artifacts else
-               f"{flow} run {flow_run.name} completed; it published no artifacts"))  # fmt: skip
+    what = "it published:" if artifacts else "it published no artifacts"
+    say(escape(f"{flow} run {flow_run.name} completed; {what}"))
     for artifact in artifacts:
         say(escape(f"  {artifact.type} {artifact.key}: {one_line(artifact.description)}"))
     say(f"details: prefect flow-run inspect {flow_run.id}")

@@ -7,7 +7,7 @@ re-reads the run now and then, so a missed event delays the end by seconds, neve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -21,8 +21,10 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.client.schemas.sorting import ArtifactSort
 from prefect.deployments import arun_deployment
+from prefect.events import Event
 from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.events.schemas.events import Resource
 from prefect.exceptions import MissingResult, ObjectNotFound
 
 from modelops.cli.errors import CliError
@@ -60,20 +62,26 @@ async def follow(run_id: UUID, show: Callable[[StateSeen], None]) -> FlowRun:
         if last is not None:
             show(last)
         while run.state is None or not run.state.is_final():
-            try:
-                event = await asyncio.wait_for(anext(events), REREAD_SECONDS)
-            except TimeoutError:
-                event = None
-            seen = _from_event(event.resource) if event is not None else None
-            if seen is None:
+            seen = await _next_state(events)
+            if seen is None or seen[0] in _FINAL:  # nothing new for a while, or the end
                 run = await client.read_flow_run(run_id)
-                seen = _seen(run.state)
+                seen = seen or _seen(run.state)
             if seen is not None and (last is None or _is_news(seen, last)):
                 show(seen)
                 last = seen
-            if seen is not None and seen[0] in _FINAL:
-                run = await client.read_flow_run(run_id)
     return run
+
+
+async def _next_state(events: AsyncIterator[Event]) -> StateSeen | None:
+    """The state of the next state-change event, or None after REREAD_SECONDS without one."""
+    try:
+        event = await asyncio.wait_for(anext(events), REREAD_SECONDS)
+    except TimeoutError:
+        return None
+    except Exception:  # the stream is gone for good: the caller asks the server instead
+        await asyncio.sleep(REREAD_SECONDS)
+        return None
+    return _from_event(event.resource)
 
 
 _FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -90,10 +98,8 @@ def _seen(state: State | None) -> StateSeen | None:
     return (state.type.value, state.name or state.type.value, state.message or "", state.timestamp)
 
 
-def _from_event(resource: object) -> StateSeen | None:
-    from prefect.events.schemas.events import Resource
-
-    if not isinstance(resource, Resource) or "prefect.state-type" not in resource:
+def _from_event(resource: Resource) -> StateSeen | None:
+    if "prefect.state-type" not in resource:
         return None
     when = resource.get("prefect.state-timestamp")
     if when is None:
