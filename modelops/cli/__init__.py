@@ -13,6 +13,7 @@ from typer._click.exceptions import ClickException, UsageError
 
 from modelops.cli import (
     approvals_cmd,
+    approvers_cmd,
     catalog_cmd,
     db_cmd,
     demo_cmd,
@@ -44,6 +45,7 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(providers_cmd.app, name="providers")
 app.add_typer(approvals_cmd.app, name="approvals")
+app.add_typer(approvers_cmd.app, name="approvers")
 app.command("run")(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
 
