@@ -136,7 +136,8 @@ def test_a_refused_promotion_is_a_failure_not_bad_input(
     )  # fmt: skip
     line, _ = _one_failure_line(result)
     assert result.code == 1
-    assert "PromotionRefused: gates for production failed: accuracy 0.700 is below" in line
+    assert "PromotionRefused: gates for production failed: accuracy 0.700" in line
+    assert "is below min_accuracy 0.85" in line
 
 
 def test_a_provider_refusing_every_key_is_a_failure_not_bad_input(
