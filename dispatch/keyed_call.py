@@ -153,7 +153,7 @@ class _Call:
 
     deadline: float
     attempts: list[Attempt]
-    blipped: set[int] = field(default_factory=set)  # transient failures this round
+    blipped: set[int] = field(default_factory=set)  # failed this round, nothing cooled them
     rounds: int = 0
 
 

@@ -6,7 +6,12 @@ import pytest
 
 from adapters import errors
 from adapters.call_rules import fails_over, is_retryable
-from dispatch.keyed_call import BudgetExhaustedError, CallFailedError, NoUsableKeyError
+from dispatch.keyed_call import (
+    OUTCOME_BY_SCOPE,
+    BudgetExhaustedError,
+    CallFailedError,
+    NoUsableKeyError,
+)
 from registry.errors import (
     ConflictError,
     DatabaseUnavailableError,
@@ -62,3 +67,7 @@ def test_errors_of_the_other_layers_say_whether_they_pass(
 ) -> None:
     assert is_retryable(error) is retried
     assert is_transient(error) is retried  # Prefect's retry condition applies the same rule
+
+
+def test_every_fault_scope_says_what_it_means_for_the_key() -> None:
+    assert set(OUTCOME_BY_SCOPE) == set(errors.FaultScope)  # else a new scope fails a call
