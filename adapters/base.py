@@ -14,6 +14,7 @@ from typing import ClassVar, Protocol, Self, TypeVar, runtime_checkable
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr, ValidationError
 
+from adapters.call_rules import READ_TIMEOUT_SECONDS
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ChatResponse, ClassificationRequest, ClassificationResponse
 from adapters.errors import ConfigurationError
@@ -173,7 +174,7 @@ class AdapterOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timeout_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
+    timeout_seconds: float = Field(default=READ_TIMEOUT_SECONDS, gt=0.0, le=3600.0)
 
 
 OptionsT = TypeVar("OptionsT", bound=AdapterOptions)

@@ -11,7 +11,7 @@ from pydantic import JsonValue
 
 from adapters.base import AdapterContext, Credential
 from adapters.errors import AuthenticationError, ConfigurationError
-from adapters.http import ErrorDetail, Exchange, read_json, send
+from adapters.http import ErrorDetail, Exchange, is_header_safe, read_json, send
 
 __all__ = ["RemoteCore", "Reply"]
 
@@ -57,6 +57,12 @@ class RemoteCore:
         secret = credential.secret()
         if secret is None:
             raise AuthenticationError("the credential has no API key", provider=self.provider)
+        if not is_header_safe(secret):  # httpx would fail to encode it, on every call
+            raise AuthenticationError(
+                "the stored key holds characters an HTTP header cannot carry (only printable "
+                "ASCII without spaces is allowed); add the key again",
+                provider=self.provider,
+            )
         headers = {**self.static_headers, **self.auth_headers(secret), **exchange.headers}
         started = time.perf_counter()
         response = await send(

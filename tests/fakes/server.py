@@ -16,6 +16,7 @@ import json
 import socket
 import threading
 from collections import defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-__all__ = ["FakeServer", "Fault", "RecordedRequest", "json_response"]
+__all__ = ["FakeServer", "Fault", "RecordedRequest", "json_response", "refusing_port"]
 
 
 @dataclass(frozen=True)
@@ -279,3 +280,15 @@ def json_response(
     return Response(
         json.dumps(payload), status, headers, media_type="application/json", background=background
     )
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A 127.0.0.1 port that refuses every connection while the block runs.
+
+    The socket is bound (so nothing else can take the port) but never listens, so the kernel
+    answers each connection attempt with a reset: "connection refused", at once, every time.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
