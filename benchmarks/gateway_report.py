@@ -1,0 +1,146 @@
+"""What the gateway benchmark prints: per-leg figures, the ratios its targets are stated in
+(modelops against LiteLLM in the same run), as a text table or as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks.gateway_wrk import WrkResult
+
+# (figure, how modelops's must compare with LiteLLM's, bound): DESIGN §7's targets.
+TARGETS = (
+    ("added_p50", "<=", 0.1),
+    ("rps_c32", ">=", 20.0),
+    ("cpu_ms_per_request", "<=", 0.1),
+)
+# Below this many times a proxy's throughput, the upstream may be what limits that proxy.
+UPSTREAM_HEADROOM = 5.0
+
+
+@dataclass
+class LegResult:
+    name: str
+    label: str
+    status: str  # "ok" | "skipped" | "broken"
+    reason: str = ""
+    c1: WrkResult | None = None
+    c32: WrkResult | None = None
+    cpu_ms_per_request: float | None = None
+    stream_check: str = ""  # "ok", or what was wrong with the streamed answer
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def figures(self, direct: LegResult | None) -> dict[str, float | None]:
+        c1, c32 = self.c1, self.c32
+        base = direct.c1 if direct is not None else None
+        return {
+            "p50_c1": c1.p50_ms if c1 else None,
+            "p99_c1": c1.p99_ms if c1 else None,
+            "added_p50": c1.p50_ms - base.p50_ms if c1 and base else None,
+            "rps_c32": c32.rps if c32 else None,
+            "cpu_ms_per_request": self.cpu_ms_per_request,
+        }
+
+
+def ratios(ours: dict[str, float | None], theirs: dict[str, float | None]) -> dict[str, object]:
+    """Each target's figure as ours / theirs, and whether it meets the bound (None: unknown)."""
+    result: dict[str, object] = {}
+    for key, sense, bound in TARGETS:
+        mine, other = ours.get(key), theirs.get(key)
+        ratio = mine / other if mine is not None and other else None
+        met = None if ratio is None else (ratio <= bound if sense == "<=" else ratio >= bound)
+        result[key] = {"ratio": ratio, "target": f"{sense} {bound:g}", "met": met}
+    return result
+
+
+def report(results: list[LegResult], context: dict[str, object]) -> dict[str, object]:
+    by_name = {result.name: result for result in results}
+    direct = by_name.get("direct")
+    direct = direct if direct is not None and direct.status == "ok" else None
+    legs = {}
+    for result in results:
+        legs[result.name] = {
+            "label": result.label,
+            "status": result.status,
+            "reason": result.reason,
+            **result.figures(direct),
+            "errors_c1": result.c1.failed if result.c1 else None,
+            "errors_c32": result.c32.failed if result.c32 else None,
+            "requests_c32": result.c32.requests if result.c32 else None,
+            "stream_check": result.stream_check,
+            **result.extra,
+        }
+    ours, theirs = by_name.get("modelops"), by_name.get("litellm")
+    compared = None
+    if ours and theirs and ours.status == theirs.status == "ok":
+        compared = ratios(ours.figures(direct), theirs.figures(direct))
+    return {**context, "legs": legs, "modelops_vs_litellm": compared}
+
+
+def _ms(value: object) -> str:
+    if not isinstance(value, float | int):
+        return "—"
+    return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def _rps(value: object) -> str:
+    return f"{value:,.0f}" if isinstance(value, float | int) else "—"
+
+
+def text_table(data: dict[str, object]) -> str:
+    lines = [
+        f"gateway benchmark: {data['duration_s']} s per run after a {data['warmup_s']} s warm-up, "
+        f"wrk 1 thread; {data['cpus']} CPUs; load average {data['load_before']} before, "
+        f"{data['load_after']} after",
+        "",
+        f"{'leg':<34} {'p50 c=1':>9} {'p99 c=1':>9} {'added p50':>10} {'rps c=32':>9} "
+        f"{'CPU/req':>9} {'errors':>7}",
+        f"{'':<34} {'ms':>9} {'ms':>9} {'ms':>10} {'':>9} {'ms':>9} {'':>7}",
+    ]
+    legs = data["legs"]
+    assert isinstance(legs, dict)
+    for leg in legs.values():
+        if leg["status"] != "ok":
+            lines.append(f"{leg['label']:<34} {leg['status']}: {leg['reason']}")
+            continue
+        errors = (leg["errors_c1"] or 0) + (leg["errors_c32"] or 0)
+        lines.append(
+            f"{leg['label']:<34} {_ms(leg['p50_c1']):>9} {_ms(leg['p99_c1']):>9} "
+            f"{_ms(leg['added_p50']):>10} {_rps(leg['rps_c32']):>9} "
+            f"{_ms(leg['cpu_ms_per_request']):>9} {errors:>7}"
+        )
+    lines += _notes(legs)
+    compared = data["modelops_vs_litellm"]
+    if isinstance(compared, dict):
+        lines += ["", f"{'modelops / LiteLLM':<24} {'ratio':>8}  target"]
+        for key, row in compared.items():
+            ratio = row["ratio"]
+            shown = f"{ratio:.3g}" if ratio is not None else "—"
+            verdict = {True: "met", False: "NOT met", None: "unknown"}[row["met"]]
+            lines.append(f"{key:<24} {shown:>8}  {row['target']:<6} {verdict}")
+    return "\n".join(lines)
+
+
+def _notes(legs: dict[str, dict[str, object]]) -> list[str]:
+    notes = []
+    direct = legs.get("direct")
+    if direct and direct["status"] == "ok":
+        ceiling = direct["rps_c32"]
+        notes.append(f"upstream ceiling (direct, c=32): {_rps(ceiling)} rps")
+        for leg in legs.values():
+            rps = leg.get("rps_c32")
+            if leg is direct or not isinstance(rps, float) or not isinstance(ceiling, float):
+                continue
+            if ceiling < UPSTREAM_HEADROOM * rps:
+                notes.append(f"  warning: the upstream may limit {leg['label']}")
+    else:
+        notes.append("no direct leg: added latency is unknown")
+    for leg in legs.values():
+        if leg["status"] == "ok" and leg["stream_check"] != "ok":
+            notes.append(f"{leg['label']}: streaming check failed: {leg['stream_check']}")
+        if "outcome_rows" in leg:
+            recorded = "every outcome recorded" if leg["every_outcome_recorded"] else "MISSING"
+            notes.append(
+                f"{leg['label']}: {leg['outcome_rows']} outcome rows for "
+                f"{leg['requests_completed']} completed requests ({recorded})"
+            )
+    return ["", *notes]
