@@ -1,7 +1,7 @@
 """Gateway overhead, side by side in one run: direct → a fast fake OpenAI upstream, LiteLLM's
 proxy → upstream, and the modelops gateway → upstream (DESIGN §7).
 
-    PYTHONPATH=. .venv/bin/python -m benchmarks.gateway [--duration 10] [--json]
+    .venv/bin/python -m benchmarks.gateway [--duration 10] [--json]
         [--legs direct,litellm,modelops] [--litellm-venv PATH] [--gateway-cmd CMD] [--keep]
 
 Per leg, after a check that it answers a chat completion: wrk at concurrency 1 (p50, p99), then
@@ -127,7 +127,7 @@ def run_leg(leg: Leg, upstream: Upstream, workdir: Path, args: argparse.Namespac
         return measure(leg, upstream, workdir, args)
     except BenchmarkError as exc:
         _say(f"{leg.name}: broken: {exc}")
-        return LegResult(leg.name, leg.label, status="broken", reason=str(exc).splitlines()[0])
+        return LegResult(leg.name, leg.label, status="broken", reason=exc.summary)
 
 
 def start_upstream(stack: ExitStack, workdir: Path) -> Upstream:
@@ -222,8 +222,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main() -> None:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)  # also when started in the background (SIGINT ignored)
     try:
         data = run(args)
     except BenchmarkError as exc:

@@ -20,7 +20,11 @@ _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class BenchmarkError(RuntimeError):
-    """A leg could not be set up or measured; the message says what to look at."""
+    """A leg could not be set up or measured: `summary` in one line, `detail` (a log) after."""
+
+    def __init__(self, summary: str, detail: str = "") -> None:
+        super().__init__(f"{summary}\n{detail}" if detail else summary)
+        self.summary = summary
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,8 @@ class Service:
             if self.process.poll() is not None:
                 raise BenchmarkError(
                     f"{self.name} exited with status {self.process.returncode} before listening "
-                    f"on port {port}; its log ends:\n{self.log_tail()}"
+                    f"on port {port}",
+                    f"  the end of its log:\n{self.log_tail()}",
                 )
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
@@ -113,8 +118,8 @@ class Service:
             except OSError:
                 time.sleep(0.1)
         raise BenchmarkError(
-            f"{self.name} did not listen on port {port} within {timeout:.0f} s; "
-            f"its log ends:\n{self.log_tail()}"
+            f"{self.name} did not listen on port {port} within {timeout:.0f} s",
+            f"  the end of its log:\n{self.log_tail()}",
         )
 
     def log_tail(self, lines: int = 15) -> str:

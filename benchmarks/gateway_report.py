@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from benchmarks.gateway_wrk import WrkResult
@@ -41,7 +42,9 @@ class LegResult:
         }
 
 
-def ratios(ours: dict[str, float | None], theirs: dict[str, float | None]) -> dict[str, object]:
+def ratios(
+    ours: Mapping[str, float | None], theirs: Mapping[str, float | None]
+) -> dict[str, object]:
     """Each target's figure as ours / theirs, and whether it meets the bound (None: unknown)."""
     result: dict[str, object] = {}
     for key, sense, bound in TARGETS:

@@ -47,7 +47,7 @@ def parse_wrk_output(stdout: str) -> WrkResult:
             summary = json.loads(line[len(MARKER) :])
             break
     else:
-        raise BenchmarkError(f"wrk printed no summary line ({MARKER.strip()}):\n{stdout[-2000:]}")
+        raise BenchmarkError(f"wrk printed no {MARKER.strip()} line", stdout[-2000:])
     errors, latency = summary["errors"], summary["latency_us"]
     completed = summary["requests"]
     # wrk reports latency percentiles of an empty histogram as 0 and min as INT64_MIN.
@@ -98,5 +98,5 @@ def run_wrk(
         argv, env=env, capture_output=True, text=True, timeout=seconds + timeout + 30
     )
     if done.returncode != 0:
-        raise BenchmarkError(f"wrk exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+        raise BenchmarkError(f"wrk exited with {done.returncode}", done.stderr.strip()[-2000:])
     return parse_wrk_output(done.stdout)

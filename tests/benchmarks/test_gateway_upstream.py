@@ -40,7 +40,7 @@ def _request(body: bytes) -> bytes:
 
 def _read_responses(conn: socket.socket, count: int) -> list[bytes]:
     """Whole responses by their Content-Length: the framing checked independently."""
-    data, responses = b"", []
+    data, responses = b"", list[bytes]()
     while len(responses) < count:
         chunk = conn.recv(65536)
         assert chunk, f"connection closed after {len(responses)} responses"
