@@ -110,7 +110,7 @@ class ModelopsLeg(Leg):
         for command in ("endpoints", "tokens", *(("gateway",) if default else ())):
             argv = [sys.executable, "-m", "modelops.cli", command, "--help"]
             if subprocess.run(argv, capture_output=True, env=env, cwd=REPO).returncode != 0:
-                return f"`modelops {command}` does not exist in this tree yet"
+                return f"`modelops {command}` does not exist in this tree yet (this leg needs it)"
         probe = [sys.executable, "-c", "from gateway.app import create_app"]
         if default and subprocess.run(probe, capture_output=True, env=env, cwd=REPO).returncode:
             return "gateway.app.create_app does not import in this tree yet"

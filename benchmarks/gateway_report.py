@@ -14,6 +14,11 @@ TARGETS = (
     ("rps_c32", ">=", 20.0),
     ("cpu_ms_per_request", "<=", 0.1),
 )
+TARGET_LABELS = {
+    "added_p50": "added p50 at c=1",
+    "rps_c32": "throughput at c=32",
+    "cpu_ms_per_request": "CPU per request",
+}
 # Below this many times a proxy's throughput, the upstream may be what limits that proxy.
 UPSTREAM_HEADROOM = 5.0
 
@@ -66,6 +71,7 @@ def report(results: list[LegResult], context: dict[str, object]) -> dict[str, ob
             "status": result.status,
             "reason": result.reason,
             **result.figures(direct),
+            "rps_c1": result.c1.rps if result.c1 else None,
             "errors_c1": result.c1.failed if result.c1 else None,
             "errors_c32": result.c32.failed if result.c32 else None,
             "requests_c32": result.c32.requests if result.c32 else None,
@@ -76,7 +82,13 @@ def report(results: list[LegResult], context: dict[str, object]) -> dict[str, ob
     compared = None
     if ours and theirs and ours.status == theirs.status == "ok":
         compared = ratios(ours.figures(direct), theirs.figures(direct))
-    return {**context, "legs": legs, "modelops_vs_litellm": compared}
+    ceiling = direct.c32.rps if direct and direct.c32 else None
+    return {
+        **context,
+        "upstream_ceiling_rps": ceiling,
+        "legs": legs,
+        "modelops_vs_litellm": compared,
+    }
 
 
 def _ms(value: object) -> str:
@@ -119,7 +131,7 @@ def text_table(data: dict[str, object]) -> str:
             ratio = row["ratio"]
             shown = f"{ratio:.3g}" if ratio is not None else "—"
             verdict = {True: "met", False: "NOT met", None: "unknown"}[row["met"]]
-            lines.append(f"{key:<24} {shown:>8}  {row['target']:<6} {verdict}")
+            lines.append(f"{TARGET_LABELS[key]:<24} {shown:>8}  {row['target']:<6} {verdict}")
     return "\n".join(lines)
 
 
