@@ -20,12 +20,13 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
+from benchmarks.gateway_checks import CHECK_REQUESTS, chat_body, check_chat, check_stream
 from benchmarks.gateway_legs import DirectLeg, Leg, LiteLLMLeg, Target, Upstream
 from benchmarks.gateway_modelops import DEFAULT_COMMAND, DEFAULT_SERVER, ModelopsLeg
 from benchmarks.gateway_procs import (
@@ -37,97 +38,93 @@ from benchmarks.gateway_procs import (
     tree_pythonpath,
 )
 from benchmarks.gateway_report import LegResult, report, text_table
-from benchmarks.gateway_upstream import REPLY
-from benchmarks.gateway_wrk import run_wrk, wrk_binary
+from benchmarks.gateway_wrk import WrkResult, run_wrk, wrk_binary
 
 LEGS = ("direct", "litellm", "modelops")
-VERIFY_REQUESTS = 2  # the plain and the streamed check, both served (and recorded) by the leg
 
 
-def chat_body(model: str, *, stream: bool = False) -> str:
-    request = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 8}
-    return json.dumps({**request, "stream": True} if stream else request)
+@dataclass
+class LiveLeg:
+    """A leg whose server is up and answered the checks; `served` counts what it answered."""
 
+    leg: Leg
+    target: Target
+    stack: ExitStack
+    result: LegResult
+    served: int = CHECK_REQUESTS
 
-def _headers(target: Target) -> dict[str, str]:
-    headers = {"content-type": "application/json"}
-    return {**headers, "authorization": target.authorization} if target.authorization else headers
-
-
-def check_chat(target: Target) -> None:
-    """One plain completion must come back whole, or the leg is broken, not timed."""
-    try:
-        response = httpx.post(
-            target.url, content=chat_body(target.model), headers=_headers(target), timeout=30
+    def load(self, connections: int, seconds: int) -> WrkResult:
+        target = self.target
+        run = run_wrk(
+            target.url,
+            chat_body(target.model),
+            target.authorization,
+            connections=connections,
+            seconds=seconds,
         )
-    except httpx.HTTPError as exc:
-        raise BenchmarkError(f"no answer to a chat completion: {exc!r}") from None
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        content = None
-    if response.status_code != 200 or content != REPLY:
-        raise BenchmarkError(
-            f"a chat completion got HTTP {response.status_code}, not {REPLY!r} in choices: "
-            f"{response.text[:300]!r}"
-        )
+        self.served += run.requests
+        return run
+
+    def one_round(self, seconds: int) -> None:
+        """c=1 for latency, then c=32 for throughput and the CPU the server tree used."""
+        self.result.c1.append(self.load(1, seconds))
+        before = tree_cpu_seconds(self.target.server_pid)
+        self.result.c32.append(self.load(32, seconds))
+        self.result.cpu_seconds_c32 += tree_cpu_seconds(self.target.server_pid) - before
+
+    def finish(self) -> None:
+        self.result.extra = self.leg.after_run(self.target, self.served)
 
 
-def check_stream(target: Target) -> str:
-    """ "ok" when the streamed answer reassembles to the upstream's and ends with [DONE]."""
-    body, parts, events = chat_body(target.model, stream=True), [], []
-    try:
-        with httpx.stream(
-            "POST", target.url, content=body, headers=_headers(target), timeout=30
-        ) as response:
-            if response.status_code != 200:
-                return f"HTTP {response.status_code}: {response.read()[:300]!r}"
-            events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
-        for event in events[:-1]:
-            for choice in json.loads(event)["choices"]:
-                parts.append(choice.get("delta", {}).get("content") or "")
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        return f"{exc!r}"
-    if not events or events[-1] != "[DONE]":
-        return f"the stream did not end with data: [DONE] ({len(events)} events)"
-    return "ok" if "".join(parts) == REPLY else f"content {''.join(parts)!r}, not {REPLY!r}"
-
-
-def measure(leg: Leg, upstream: Upstream, workdir: Path, args: argparse.Namespace) -> LegResult:
-    result = LegResult(leg.name, leg.label, status="ok")
-    with ExitStack() as stack:
-        target = leg.start(stack, upstream, workdir)
-        check_chat(target)
-        result.stream_check = check_stream(target)
-        body = chat_body(target.model)
-        _say(f"{leg.name}: answers; warming up, then c=1 and c=32 for {args.duration} s each")
-        warm = run_wrk(target.url, body, target.authorization, connections=32, seconds=args.warmup)
-        result.c1 = run_wrk(
-            target.url, body, target.authorization, connections=1, seconds=args.duration
-        )
-        cpu_before = tree_cpu_seconds(target.server_pid)
-        result.c32 = run_wrk(
-            target.url, body, target.authorization, connections=32, seconds=args.duration
-        )
-        cpu_used = tree_cpu_seconds(target.server_pid) - cpu_before
-        if result.c32.requests:
-            result.cpu_ms_per_request = cpu_used * 1000 / result.c32.requests
-        completed = VERIFY_REQUESTS + warm.requests + result.c1.requests + result.c32.requests
-        result.extra = leg.after_run(target, completed)
-    return result
-
-
-def run_leg(leg: Leg, upstream: Upstream, workdir: Path, args: argparse.Namespace) -> LegResult:
+def start_leg(leg: Leg, stack: ExitStack, upstream: Upstream, workdir: Path) -> LiveLeg | LegResult:
     reason = leg.unavailable()
     if reason is not None:
         _say(f"{leg.name}: skipped: {reason}")
         return LegResult(leg.name, leg.label, status="skipped", reason=reason)
     _say(f"{leg.name}: starting")
+    own = stack.enter_context(ExitStack())
     try:
-        return measure(leg, upstream, workdir, args)
+        target = leg.start(own, upstream, workdir)
+        check_chat(target)
+        result = LegResult(leg.name, leg.label, status="ok", stream_check=check_stream(target))
     except BenchmarkError as exc:
-        _say(f"{leg.name}: broken: {exc}")
-        return LegResult(leg.name, leg.label, status="broken", reason=exc.summary)
+        own.close()
+        return _broken(leg, exc)
+    _say(f"{leg.name}: answers a chat completion")
+    return LiveLeg(leg, target, own, result)
+
+
+def measure(
+    legs: list[Leg], upstream: Upstream, workdir: Path, args: argparse.Namespace
+) -> list[LegResult]:
+    """Every leg up at once, then their runs interleaved round by round, so that the load of
+    a shared machine falls on all of them alike."""
+    with ExitStack() as stack:
+        started = [start_leg(leg, stack, upstream, workdir) for leg in legs]
+        live = [leg for leg in started if isinstance(leg, LiveLeg)]
+        _each(live, f"warm-up, c=32 for {args.warmup} s", lambda leg: leg.load(32, args.warmup))
+        for number in range(1, args.rounds + 1):
+            step = f"round {number} of {args.rounds}: c=1, then c=32, {args.duration} s each"
+            _each(live, step, lambda leg: leg.one_round(args.duration))
+        _each(live, "done; its own figures", LiveLeg.finish)
+        return [leg.result if isinstance(leg, LiveLeg) else leg for leg in started]
+
+
+def _each(live: list[LiveLeg], step: str, action: Callable[[LiveLeg], object]) -> None:
+    """One step on every live leg; a leg that breaks is stopped and left out from then on."""
+    for leg in list(live):
+        _say(f"{leg.leg.name}: {step}")
+        try:
+            action(leg)
+        except BenchmarkError as exc:
+            leg.stack.close()
+            live.remove(leg)
+            leg.result = _broken(leg.leg, exc)
+
+
+def _broken(leg: Leg, exc: BenchmarkError) -> LegResult:
+    _say(f"{leg.name}: broken: {exc}")
+    return LegResult(leg.name, leg.label, status="broken", reason=exc.summary)
 
 
 def start_upstream(stack: ExitStack, workdir: Path) -> Upstream:
@@ -159,10 +156,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         else:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         upstream = start_upstream(stack, workdir)
-        results = [run_leg(leg, upstream, workdir, args) for leg in build_legs(args)]
+        results = measure(build_legs(args), upstream, workdir, args)
     context: dict[str, object] = {
         "duration_s": args.duration,
         "warmup_s": args.warmup,
+        "rounds": args.rounds,
         "cpus": os.cpu_count(),
         "load_before": load_before,
         "load_after": _load(),
@@ -190,6 +188,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--duration", type=int, default=10, help="seconds per timed run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per leg")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="interleaved rounds per leg; figures are medians"
+    )
     parser.add_argument("--legs", type=_legs, default=list(LEGS), help=",".join(LEGS))
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--keep", action="store_true", help="keep work files and the database")
@@ -211,8 +212,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--startup-timeout", type=float, default=180.0)
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.warmup < 1:
-        parser.error("--duration and --warmup are whole seconds, at least 1")
+    if min(args.duration, args.warmup, args.rounds) < 1:
+        parser.error("--duration, --warmup and --rounds are whole numbers, at least 1")
     return args
 
 

@@ -143,7 +143,9 @@ class ModelopsLeg(Leg):
         )
 
     def after_run(self, target: Target, completed: int) -> dict[str, object]:
-        """Outcome rows once the writer caught up (or went quiet), and after SIGTERM's flush."""
+        """Outcome rows once the writer caught up (or went quiet), and after SIGTERM's flush.
+        Rows may exceed `completed` by the requests in flight when each wrk run stopped: the
+        gateway served them, but wrk closed the connection before counting the response."""
         running = self._count_when_settled(completed)
         assert self.service is not None
         status = self.service.stop()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -29,22 +30,38 @@ class LegResult:
     label: str
     status: str  # "ok" | "skipped" | "broken"
     reason: str = ""
-    c1: WrkResult | None = None
-    c32: WrkResult | None = None
-    cpu_ms_per_request: float | None = None
     stream_check: str = ""  # "ok", or what was wrong with the streamed answer
+    c1: list[WrkResult] = field(default_factory=list)  # one run per round
+    c32: list[WrkResult] = field(default_factory=list)
+    cpu_seconds_c32: float = 0.0  # the server tree's, over all c=32 runs
     extra: dict[str, object] = field(default_factory=dict)
 
     def figures(self, direct: LegResult | None) -> dict[str, float | None]:
-        c1, c32 = self.c1, self.c32
-        base = direct.c1 if direct is not None else None
+        """Medians over the rounds; CPU per request over all c=32 requests together."""
+        p50 = _median([run.p50_ms for run in self.c1])
+        base = _median([run.p50_ms for run in direct.c1]) if direct is not None else None
+        served = sum(run.requests for run in self.c32)
         return {
-            "p50_c1": c1.p50_ms if c1 else None,
-            "p99_c1": c1.p99_ms if c1 else None,
-            "added_p50": c1.p50_ms - base.p50_ms if c1 and base else None,
-            "rps_c32": c32.rps if c32 else None,
-            "cpu_ms_per_request": self.cpu_ms_per_request,
+            "p50_c1": p50,
+            "p99_c1": _median([run.p99_ms for run in self.c1]),
+            "added_p50": p50 - base if p50 is not None and base is not None else None,
+            "rps_c1": _median([run.rps for run in self.c1]),
+            "rps_c32": _median([run.rps for run in self.c32]),
+            "cpu_ms_per_request": self.cpu_seconds_c32 * 1000 / served if served else None,
         }
+
+    def counts(self) -> dict[str, object]:
+        return {
+            "requests_c1": sum(run.requests for run in self.c1),
+            "requests_c32": sum(run.requests for run in self.c32),
+            "errors": sum(run.failed for run in self.c1 + self.c32),
+            "p50_c1_per_round": [run.p50_ms for run in self.c1],
+            "rps_c32_per_round": [run.rps for run in self.c32],
+        }
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def ratios(
@@ -71,10 +88,7 @@ def report(results: list[LegResult], context: dict[str, object]) -> dict[str, ob
             "status": result.status,
             "reason": result.reason,
             **result.figures(direct),
-            "rps_c1": result.c1.rps if result.c1 else None,
-            "errors_c1": result.c1.failed if result.c1 else None,
-            "errors_c32": result.c32.failed if result.c32 else None,
-            "requests_c32": result.c32.requests if result.c32 else None,
+            **result.counts(),
             "stream_check": result.stream_check,
             **result.extra,
         }
@@ -82,7 +96,7 @@ def report(results: list[LegResult], context: dict[str, object]) -> dict[str, ob
     compared = None
     if ours and theirs and ours.status == theirs.status == "ok":
         compared = ratios(ours.figures(direct), theirs.figures(direct))
-    ceiling = direct.c32.rps if direct and direct.c32 else None
+    ceiling = direct.figures(direct)["rps_c32"] if direct else None
     return {
         **context,
         "upstream_ceiling_rps": ceiling,
@@ -102,14 +116,17 @@ def _rps(value: object) -> str:
 
 
 def text_table(data: dict[str, object]) -> str:
+    rounds = data["rounds"]
     lines = [
-        f"gateway benchmark: {data['duration_s']} s per run after a {data['warmup_s']} s warm-up, "
+        f"gateway benchmark: per leg {rounds} round(s) of {data['duration_s']} s at c=1 and at "
+        f"c=32, legs interleaved, after a {data['warmup_s']} s warm-up"
+        + (" (figures: medians of the rounds)" if rounds != 1 else ""),
         f"wrk 1 thread; {data['cpus']} CPUs; load average {data['load_before']} before, "
         f"{data['load_after']} after",
         "",
-        f"{'leg':<34} {'p50 c=1':>9} {'p99 c=1':>9} {'added p50':>10} {'rps c=32':>9} "
-        f"{'CPU/req':>9} {'errors':>7}",
-        f"{'':<34} {'ms':>9} {'ms':>9} {'ms':>10} {'':>9} {'ms':>9} {'':>7}",
+        f"{'leg':<34} {'p50 c=1':>8} {'p99 c=1':>8} {'added p50':>9} {'rps c=1':>8} "
+        f"{'rps c=32':>8} {'CPU/req':>8} {'errors':>6}",
+        f"{'':<34} {'ms':>8} {'ms':>8} {'ms':>9} {'':>8} {'':>8} {'ms':>8} {'':>6}",
     ]
     legs = data["legs"]
     assert isinstance(legs, dict)
@@ -117,11 +134,10 @@ def text_table(data: dict[str, object]) -> str:
         if leg["status"] != "ok":
             lines.append(f"{leg['label']:<34} {leg['status']}: {leg['reason']}")
             continue
-        errors = (leg["errors_c1"] or 0) + (leg["errors_c32"] or 0)
         lines.append(
-            f"{leg['label']:<34} {_ms(leg['p50_c1']):>9} {_ms(leg['p99_c1']):>9} "
-            f"{_ms(leg['added_p50']):>10} {_rps(leg['rps_c32']):>9} "
-            f"{_ms(leg['cpu_ms_per_request']):>9} {errors:>7}"
+            f"{leg['label']:<34} {_ms(leg['p50_c1']):>8} {_ms(leg['p99_c1']):>8} "
+            f"{_ms(leg['added_p50']):>9} {_rps(leg['rps_c1']):>8} {_rps(leg['rps_c32']):>8} "
+            f"{_ms(leg['cpu_ms_per_request']):>8} {leg['errors']:>6}"
         )
     lines += _notes(legs)
     compared = data["modelops_vs_litellm"]
