@@ -34,6 +34,7 @@ from benchmarks.gateway_procs import (
     BenchmarkError,
     Service,
     free_port,
+    say,
     tree_cpu_seconds,
     tree_pythonpath,
 )
@@ -79,9 +80,9 @@ class LiveLeg:
 def start_leg(leg: Leg, stack: ExitStack, upstream: Upstream, workdir: Path) -> LiveLeg | LegResult:
     reason = leg.unavailable()
     if reason is not None:
-        _say(f"{leg.name}: skipped: {reason}")
+        say(f"{leg.name}: skipped: {reason}")
         return LegResult(leg.name, leg.label, status="skipped", reason=reason)
-    _say(f"{leg.name}: starting")
+    say(f"{leg.name}: starting")
     own = stack.enter_context(ExitStack())
     try:
         target = leg.start(own, upstream, workdir)
@@ -90,7 +91,7 @@ def start_leg(leg: Leg, stack: ExitStack, upstream: Upstream, workdir: Path) -> 
     except BenchmarkError as exc:
         own.close()
         return _broken(leg, exc)
-    _say(f"{leg.name}: answers a chat completion")
+    say(f"{leg.name}: answers a chat completion")
     return LiveLeg(leg, target, own, result)
 
 
@@ -113,7 +114,7 @@ def measure(
 def _each(live: list[LiveLeg], step: str, action: Callable[[LiveLeg], object]) -> None:
     """One step on every live leg; a leg that breaks is stopped and left out from then on."""
     for leg in list(live):
-        _say(f"{leg.leg.name}: {step}")
+        say(f"{leg.leg.name}: {step}")
         try:
             action(leg)
         except BenchmarkError as exc:
@@ -123,7 +124,7 @@ def _each(live: list[LiveLeg], step: str, action: Callable[[LiveLeg], object]) -
 
 
 def _broken(leg: Leg, exc: BenchmarkError) -> LegResult:
-    _say(f"{leg.name}: broken: {exc}")
+    say(f"{leg.name}: broken: {exc}")
     return LegResult(leg.name, leg.label, status="broken", reason=exc.summary)
 
 
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="modelops-gateway-bench-"))
     with ExitStack() as stack:
         if args.keep:
-            _say(f"keeping work files (configs, logs) in {workdir}")
+            say(f"keeping work files (configs, logs) in {workdir}")
         else:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         upstream = start_upstream(stack, workdir)
@@ -170,10 +171,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _legs(value: str) -> list[str]:
@@ -228,10 +225,10 @@ def main() -> None:
     try:
         data = run(args)
     except BenchmarkError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:
-        _say("interrupted: everything this run started is stopped")
+        say("interrupted: everything this run started is stopped")
         sys.exit(130)
     print(json.dumps(data, indent=2) if args.json else text_table(data))
 

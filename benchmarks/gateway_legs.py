@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.gateway_procs import BenchmarkError, Service, free_port
+from benchmarks.gateway_procs import BenchmarkError, Service, free_port, say
 
 LITELLM_VERSION = "1.108.7"
 LITELLM_MODEL = "bench-chat"
@@ -132,17 +132,16 @@ def ensure_litellm_venv(venv: Path) -> None:
             text=True,
         ).stdout.strip()
         if found != LITELLM_VERSION:
-            print(f"note: {venv} has LiteLLM {found or '?'}, not {LITELLM_VERSION}", flush=True)
+            say(f"note: {venv} has LiteLLM {found or '?'}, not {LITELLM_VERSION}")
         return
-    print(
+    say(
         f"LiteLLM's venv {venv} is missing: creating it (pip install "
-        f"'litellm[proxy]=={LITELLM_VERSION}', a few minutes)",
-        flush=True,
+        f"'litellm[proxy]=={LITELLM_VERSION}', a few minutes)"
     )
     steps = [
         [sys.executable, "-m", "venv", str(venv)],
         [str(python), "-m", "pip", "install", "--quiet", f"litellm[proxy]=={LITELLM_VERSION}"],
     ]
     for argv in steps:
-        if subprocess.run(argv).returncode != 0:
+        if subprocess.run(argv, stdout=sys.stderr).returncode != 0:
             raise BenchmarkError(f"could not create LiteLLM's venv: `{' '.join(argv)}` failed")

@@ -25,7 +25,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from benchmarks.gateway_legs import Leg, Target, Upstream
-from benchmarks.gateway_procs import REPO, BenchmarkError, Service, free_port, tree_pythonpath
+from benchmarks.gateway_procs import (
+    REPO,
+    BenchmarkError,
+    Service,
+    free_port,
+    say,
+    tree_pythonpath,
+)
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_COMMAND = "{python} -m modelops.cli gateway --host 127.0.0.1 --port {port} --workers 1"
@@ -190,7 +197,7 @@ class ModelopsLeg(Leg):
             raise BenchmarkError(f"cannot create a database on {where}: {cause}") from None
         url = make_url(self.server).set(database=name).render_as_string(hide_password=False)
         if self.keep:
-            print(f"keeping the database afterwards: {name}", flush=True)
+            say(f"keeping the database afterwards: {name}")
             admin.dispose()
             return url
 

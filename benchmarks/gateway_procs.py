@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,11 @@ def tree_cpu_seconds(root: int) -> float:
         ticks += stats[pid].ticks
         pending += children.get(pid, [])
     return ticks / CLOCK_TICKS
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr: stdout carries only the table or the JSON."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def tree_pythonpath() -> str:

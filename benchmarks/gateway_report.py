@@ -156,7 +156,10 @@ def _notes(legs: dict[str, dict[str, object]]) -> list[str]:
     direct = legs.get("direct")
     if direct and direct["status"] == "ok":
         ceiling = direct["rps_c32"]
-        notes.append(f"upstream ceiling (direct, c=32): {_rps(ceiling)} rps")
+        notes.append(
+            f"upstream ceiling (direct, c=32): {_rps(ceiling)} rps; direct's CPU/req is the "
+            "upstream's own"
+        )
         for leg in legs.values():
             rps = leg.get("rps_c32")
             if leg is direct or not isinstance(rps, float) or not isinstance(ceiling, float):
