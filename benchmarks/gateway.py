@@ -182,7 +182,8 @@ def _legs(value: str) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    summary = " ".join((__doc__ or "").split("\n\n")[0].split())
+    parser = argparse.ArgumentParser(prog="benchmarks.gateway", description=summary)
     parser.add_argument("--duration", type=int, default=10, help="seconds per timed run")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per leg")
     parser.add_argument(
@@ -207,7 +208,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("MODELOPS_TEST_DATABASE_URL", DEFAULT_SERVER),
         help="PostgreSQL server for the modelops leg's throwaway database",
     )
-    parser.add_argument("--startup-timeout", type=float, default=180.0)
+    parser.add_argument(
+        "--startup-timeout", type=float, default=180.0, help="seconds a server may take to listen"
+    )
     args = parser.parse_args(argv)
     if min(args.duration, args.warmup, args.rounds) < 1:
         parser.error("--duration, --warmup and --rounds are whole numbers, at least 1")

@@ -83,17 +83,10 @@ def setup_through_cli(cli: Cli) -> str:
     cli("catalog", "sync")
     cli("keys", "add", PROVIDER, "--label", "bench", stdin="sk-bench-upstream-key")
     cli("models", "add-version", MODEL, "--provider-model-id", "gpt-bench")
-    cli(
-        "endpoints",
-        "create",
-        ENDPOINT,
-        "--model",
-        MODEL,
-        "--environment",
-        "development",
-        "--version",
-        "1",
-    )
+    # Version 1 stays in development (no promotion here), so the endpoint is a development
+    # one; serving is the same path in every environment.
+    on_version_1 = ("--model", MODEL, "--environment", "development", "--version", "1")
+    cli("endpoints", "create", ENDPOINT, *on_version_1)
     token: str = json.loads(cli("tokens", "create", "--label", "bench", "--json"))["token"]
     return token
 
