@@ -14,6 +14,7 @@ from typing import ClassVar, Protocol, Self, TypeVar, runtime_checkable
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr, ValidationError
 
+from adapters.call_rules import READ_TIMEOUT_SECONDS, STREAM_IDLE_TIMEOUT_SECONDS
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ChatResponse, ClassificationRequest, ClassificationResponse
 from adapters.errors import ConfigurationError
@@ -190,13 +191,15 @@ class AdapterOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timeout_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
+    timeout_seconds: float = Field(default=READ_TIMEOUT_SECONDS, gt=0.0, le=3600.0)
 
 
 class StreamingOptions(AdapterOptions):
     """Options of an adapter that streams: how long a stream may be silent between events."""
 
-    stream_idle_timeout_seconds: float = Field(default=30.0, gt=0.0, le=3600.0)
+    stream_idle_timeout_seconds: float = Field(
+        default=STREAM_IDLE_TIMEOUT_SECONDS, gt=0.0, le=3600.0
+    )
 
 
 OptionsT = TypeVar("OptionsT", bound=AdapterOptions)

@@ -10,10 +10,12 @@ import httpx
 from pydantic import JsonValue
 
 from adapters.base import AdapterContext, Credential
+from adapters.call_rules import CONNECT_TIMEOUT_SECONDS
 from adapters.errors import AuthenticationError, ConfigurationError, ProtocolError
 from adapters.http import (
     ErrorDetail,
     Exchange,
+    is_header_safe,
     map_http_error,
     read_json,
     send,
@@ -113,8 +115,9 @@ class RemoteCore:
         """The open 2xx event-stream response (the caller closes it), or the taxonomy error
         with the error's body read first.
 
-        `timeout` bounds connecting, sending and each pool wait; reads are bounded by the
-        stream's own deadlines (adapters/streaming.py), so none is set here.
+        `timeout` bounds sending and each pool wait, and connecting at most
+        CONNECT_TIMEOUT_SECONDS of it (as `send`); reads are bounded by the stream's own
+        deadlines (adapters/streaming.py), so none is set here.
         """
         secret = self._secret(credential)
         headers = {
@@ -128,7 +131,9 @@ class RemoteCore:
             f"{self.base_url}{exchange.url}",
             headers=headers,
             json=exchange.json,
-            timeout=httpx.Timeout(timeout, read=None),
+            timeout=httpx.Timeout(
+                timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS), read=None
+            ),
         )
         with translate_transport_errors(provider=self.provider):
             response = await self.client.send(request, stream=True)
@@ -143,6 +148,12 @@ class RemoteCore:
         secret = credential.secret()
         if secret is None:
             raise AuthenticationError("the credential has no API key", provider=self.provider)
+        if not is_header_safe(secret):  # httpx would fail to encode it, on every call
+            raise AuthenticationError(
+                "the stored key holds characters an HTTP header cannot carry (only printable "
+                "ASCII without spaces is allowed); add the key again",
+                provider=self.provider,
+            )
         return secret
 
     async def _checked_stream(self, response: httpx.Response, secret: str) -> httpx.Response:

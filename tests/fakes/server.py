@@ -22,7 +22,7 @@ import logging
 import socket
 import threading
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self
 
@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["FakeServer", "Fault", "RecordedRequest", "json_response", "sse"]
+__all__ = ["FakeServer", "Fault", "RecordedRequest", "json_response", "refusing_port", "sse"]
 
 StreamBreak = Literal["reset", "error", "stall", "malformed", "end"]
 
@@ -373,6 +373,18 @@ def json_response(
     return Response(
         json.dumps(payload), status, headers, media_type="application/json", background=background
     )
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A 127.0.0.1 port that refuses every connection while the block runs.
+
+    The socket is bound (so nothing else can take the port) but never listens, so the kernel
+    answers each connection attempt with a reset: "connection refused", at once, every time.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
