@@ -41,27 +41,19 @@ NULL = "\\N"
 
 def encode_outcome(outcome: Outcome) -> bytes:
     """One COPY text line, newline included."""
-    o = outcome
-    fields = (
-        o.request_id,
-        str(o.team_id),
-        str(o.endpoint_id),
-        str(o.model_version_id),
-        o.at.isoformat(sep=" "),
-        str(round(o.latency_ms * 1000)),
-        NULL if o.ttft_ms is None else str(round(o.ttft_ms * 1000)),
-        "t" if o.success else "f",
-        NULL if o.error_class is None else o.error_class,
-        str(o.input_tokens),
-        str(o.output_tokens),
-        str(o.cached_input_tokens),
-        str(o.cost_micro_usd),
-        NULL if o.price_id is None else str(o.price_id),
-        NULL if o.routing_key_hash is None else str(o.routing_key_hash),
-        NULL if o.quality is None else repr(o.quality),
-        json.dumps(dict(o.metrics), separators=(",", ":"), sort_keys=True) if o.metrics else NULL,
+    o, ttft = outcome, outcome.ttft_ms
+    metrics = (
+        json.dumps(dict(o.metrics), separators=(",", ":"), sort_keys=True) if o.metrics else NULL
     )
-    return ("\t".join(fields) + "\n").encode()
+    return (
+        f"{o.request_id}\t{o.team_id}\t{o.endpoint_id}\t{o.model_version_id}\t"
+        f"{o.at.isoformat(' ')}\t{round(o.latency_ms * 1000)}\t"
+        f"{NULL if ttft is None else round(ttft * 1000)}\t{'t' if o.success else 'f'}\t"
+        f"{o.error_class or NULL}\t{o.input_tokens}\t{o.output_tokens}\t{o.cached_input_tokens}\t"
+        f"{o.cost_micro_usd}\t{NULL if o.price_id is None else o.price_id}\t"
+        f"{NULL if o.routing_key_hash is None else o.routing_key_hash}\t"
+        f"{NULL if o.quality is None else repr(o.quality)}\t{metrics}\n"
+    ).encode()
 
 
 Row = tuple[
@@ -91,7 +83,9 @@ def parse_line(line: bytes) -> Row:
             _int(f[13]), _int(f[14]), None if f[15] == NULL else float(f[15]), _metrics(f[16]),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"a spooled outcome line is damaged ({exc})", field="line") from None
+        raise InvalidInputError(
+            f"a spooled outcome line is damaged ({exc})", field="line"
+        ) from None
 
 
 def decode_outcome(line: bytes) -> Outcome:

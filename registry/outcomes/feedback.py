@@ -25,7 +25,7 @@ from registry.outcomes.domain import FeedbackStatus, check_metrics, check_reques
 from registry.outcomes.rollups import RollupDelta, minute_of
 from registry.outcomes.tables import OutcomeRow, PendingFeedbackRow
 
-P, O = PendingFeedbackRow, OutcomeRow
+P, OUT = PendingFeedbackRow, OutcomeRow
 
 
 def record_feedback(
@@ -51,7 +51,9 @@ def record_feedback(
     return FeedbackStatus.APPLIED if applied else FeedbackStatus.PENDING
 
 
-def apply_pending_feedback(session: Session, *, limit: int = 1000, now: datetime | None = None) -> int:
+def apply_pending_feedback(
+    session: Session, *, limit: int = 1000, now: datetime | None = None
+) -> int:
     """Apply waiting feedback whose outcome is now stored; returns how many were applied.
     Rows another transaction holds are skipped, not waited for. Never commits."""
     with translate_database_errors("applying pending feedback"):
@@ -94,8 +96,8 @@ def _apply(
     limit: int = 1000,
 ) -> int:
     query = (
-        select(P, O)
-        .join(O, and_(O.request_id == P.request_id, O.team_id == P.team_id))
+        select(P, OUT)
+        .join(OUT, and_(OUT.request_id == P.request_id, OUT.team_id == P.team_id))
         .order_by(P.received_at)
         .limit(limit)
     )
@@ -114,7 +116,11 @@ def _apply(
 
 
 def _fold(
-    session: Session, delta: RollupDelta, pending: P, outcome: O, now: datetime
+    session: Session,
+    delta: RollupDelta,
+    pending: PendingFeedbackRow,
+    outcome: OutcomeRow,
+    now: datetime,
 ) -> None:
     key = (outcome.team_id, outcome.endpoint_id, minute_of(outcome.at), outcome.model_version_id)
     quality = outcome.quality
@@ -126,8 +132,8 @@ def _fold(
         delta.change_metric(key, name, metrics.get(name), value)
         metrics[name] = value
     session.execute(
-        update(O)
-        .where(O.request_id == outcome.request_id)
+        update(OUT)
+        .where(OUT.request_id == outcome.request_id)
         .values(quality=quality, metrics=metrics or None, feedback_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -151,9 +151,7 @@ def _metrics(session: Session, scope: _Scope) -> dict[int, dict[str, MeanStats]]
     M = RollupMetricRow
     query = select(M.model_version_id, M.name, func.sum(M.n), func.sum(M.sum), func.sum(M.sum_sq))
     found: dict[int, dict[str, MeanStats]] = {}
-    for version, name, n, total, squares in session.execute(
-        scope.where(query, M).group_by(M.name)
-    ):
+    for version, name, n, total, squares in session.execute(scope.where(query, M).group_by(M.name)):
         found.setdefault(version, {})[name] = _mean(n, total, squares, 1.0)
     return found
 
