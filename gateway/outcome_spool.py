@@ -147,7 +147,8 @@ class OutcomeSpool:
 
     @property
     def full(self) -> bool:
-        """No room for another outcome (lines are far below 8 KiB)."""
+        """Within 8 KiB of the limit (an outcome line is far smaller): readiness turns
+        traffic away just before outcomes would be refused."""
         return self.bytes + 8192 > self.max_bytes
 
     # -- the consumer ----------------------------------------------------------------------
@@ -179,6 +180,8 @@ class OutcomeSpool:
             segment.lines -= len(batch.lines)
             self.backlog -= len(batch.lines)
             owner = self._owners[segment.owner]
+            if segment is self._active and self._worth_rotating(segment):
+                self._start_segment(segment.seq + 1)  # so the committed bytes can go
             if segment is not self._active and segment.committed == segment.size:
                 self._drop(segment)
                 following = [s for s in self._segments if s.owner == owner.name]
@@ -299,6 +302,9 @@ class OutcomeSpool:
         self._active = segment
         self.bytes += segment.size
         return segment
+
+    def _worth_rotating(self, segment: _Segment) -> bool:
+        return segment.committed == segment.size >= self._segment_bytes // 2
 
     def _drop(self, segment: _Segment) -> None:
         os.close(segment.fd)

@@ -81,7 +81,9 @@ class WriterConfig:
 
     @property
     def segment_bytes(self) -> int:
-        return max(64 << 10, min(32 << 20, self.spool_max_bytes // 8))
+        # An eighth of the limit: committed segments are deleted whole, so at most about
+        # one segment of committed lines is still on disk when the spool counts as full.
+        return max(4096, min(32 << 20, self.spool_max_bytes // 8))
 
 
 @dataclass(frozen=True)
