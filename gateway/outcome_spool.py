@@ -134,7 +134,13 @@ class OutcomeSpool:
                 )
             if active.size + len(line) > self._segment_bytes and active.size > len(self._header):
                 active = self._start_segment(active.seq + 1)
-            written = os.write(active.fd, line)
+            try:
+                written = os.write(active.fd, line)
+            except OSError as exc:  # ENOSPC with nothing written, EIO, …
+                self.refused += 1
+                raise SpoolFullError(
+                    f"the outcome spool cannot be written ({exc.strerror})"
+                ) from exc
             if written != len(line):  # a full disk: undo the torn line
                 os.ftruncate(active.fd, active.size)
                 self.refused += 1

@@ -151,17 +151,22 @@ class OutcomeWriter:
         """Refuse new outcomes, store the backlog (for up to `timeout`, default
         `close_timeout`), release the spool. True when nothing was left in the spool."""
         self._accepting = False
+        self._deadline = time.monotonic() + (
+            self.config.close_timeout if timeout is None else timeout
+        )
         self._closing = True
-        deadline = time.monotonic() + (self.config.close_timeout if timeout is None else timeout)
         self._wake.set()
+        drained = True
         if self._thread is not None:
-            self._deadline = deadline
             self._thread.join()
             self._thread = None
             drained = self._spool.backlog == 0
+            if not drained:
+                log.warning(
+                    "outcome writer: %d outcomes stay in the spool; the next start stores them",
+                    self._spool.backlog,
+                )
             self._spool.close()
-        else:
-            drained = True
         if self._owns_engine:
             self._engine.dispose()
         return drained
@@ -192,7 +197,7 @@ class OutcomeWriter:
 
     def status(self) -> WriterStatus:
         spool = self._spool
-        if not self._accepting:
+        if not self._accepting or self._thread is None or not self._thread.is_alive():
             state = WriterState.CLOSED
         elif spool.full:
             state = WriterState.SPOOL_FULL
@@ -235,8 +240,13 @@ class OutcomeWriter:
         while True:
             self._wake.wait(retry or self.config.flush_interval)
             self._wake.clear()
-            retry = self._drain(retry)
-            self._housekeeping(timers)
+            try:
+                retry = self._drain(retry)
+                self._housekeeping(timers)
+            except OSError as exc:  # the spool's disk; the thread must live on
+                log.error("outcome writer: spool I/O failed (%s); retrying", exc.strerror)
+                self._last_error = f"spool I/O failed ({exc.strerror})"
+                retry = self.config.retry_max
             if self._closing and (not self._spool.backlog or time.monotonic() > self._deadline):
                 return
 

@@ -22,6 +22,7 @@ from gateway.outcome_writer import (
     WriterConfig,
     WriterState,
 )
+from modelops.settings import Settings
 from registry.database import make_engine
 from registry.outcomes import FeedbackStatus, Outcome, record_feedback
 from tests.gateway.conftest import child, wait_until
@@ -278,3 +279,24 @@ def test_processes_sharing_a_spool_directory_keep_their_own_files(pg_url: str, s
     expected = {f"{name}-{i}" for name in ("a", "b") for i in range(800)}
     assert stored_ids(pg_url) == expected
     assert rollup_requests(pg_url) == 1600
+
+
+def test_settings_put_the_spool_under_the_data_dir(sqlite_url: str, tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=sqlite_url,
+        data_dir=tmp_path / "data",
+        outcome_batch_size=50,
+        outcome_flush_interval_ms=20,
+        outcome_spool_max_bytes=2 << 20,
+    )
+    writer = OutcomeWriter.from_settings(settings)
+    assert writer.config == WriterConfig(
+        spool_max_bytes=2 << 20, batch_size=50, flush_interval=0.02
+    )
+    outcomes = make_outcomes(120, prefix="settings")
+    with writer:
+        for outcome in outcomes:
+            writer.submit(outcome)
+        assert list((tmp_path / "data" / "outcome-spool").glob("*.seg"))
+        assert writer.flush(timeout=30)
+    assert stored_ids(sqlite_url) == ids(outcomes)
