@@ -87,7 +87,7 @@ class PromoteParams(FlowParams):
         default="promotion", max_length=2000, description="Why (kept in the ledger)."
     )
     timeout_seconds: int = Field(
-        default=3600, ge=10, le=7 * 24 * 3600, description="How long to wait for approvals."
+        default=3600, ge=1, le=7 * 24 * 3600, description="How long to wait for approvals."
     )
 
 

@@ -54,7 +54,11 @@ def unsupported_reason(request: ChatRequest) -> str | None:
 
 
 def chat_to_wire(request: ChatRequest, default_max_tokens: int) -> dict[str, JsonValue]:
-    """The /messages body; the system message moves to `system`, `stop` is `stop_sequences`."""
+    """The /messages body; the system message moves to `system`, `stop` is `stop_sequences`.
+
+    Anthropic asks for `temperature` or `top_p`, not both (newer models refuse the pair), so
+    when a request sets both only `temperature` is sent.
+    """
     messages = request.messages
     body: dict[str, JsonValue] = {
         "model": request.model,
@@ -68,7 +72,7 @@ def chat_to_wire(request: ChatRequest, default_max_tokens: int) -> dict[str, Jso
     optional: dict[str, JsonValue] = {
         "system": messages[0].content if messages[0].role is Role.SYSTEM else None,
         "temperature": request.temperature,
-        "top_p": request.top_p,
+        "top_p": request.top_p if request.temperature is None else None,
         "stop_sequences": list(request.stop) if request.stop else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})

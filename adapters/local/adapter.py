@@ -1,4 +1,4 @@
-"""The `local` adapter: fine-tunes and serves the TF-IDF + logistic regression model. No key needed.
+"""The `local` adapter: fine-tunes and serves the TF-IDF + SGD logistic regression. No key needed.
 
 Job ids derive from the idempotency key, so creating twice with one key returns the same job.
 """
@@ -227,6 +227,12 @@ class LocalAdapter:
             raise BadRequestError(
                 "suffix may use letters, digits, '.', '_' and '-' (at most 40)", provider=self.kind
             )
+        if request.hyperparameters.batch_size not in (None, local_model.BATCH_SIZE):
+            raise BadRequestError(
+                "hyperparameters.batch_size: the local trainer takes one SGD step per example, "
+                f"so it must be {local_model.BATCH_SIZE} or auto",
+                provider=self.kind,
+            )
         if request.model != local_model.BASE_MODEL:
             self.model_manifest(request.model)
         for file_id in filter(None, (request.training_file, request.validation_file)):
@@ -281,13 +287,23 @@ class LocalAdapter:
         return loaded
 
     def _load(self, manifest: ModelManifest) -> local_model.TextClassifier:
-        artifact = self._store.artifact(manifest.model_id)
+        try:
+            artifact = self._store.artifact(manifest.model_id)
+        except FileNotFoundError as exc:
+            raise ModelUnavailableError(
+                f"artifact of {manifest.model_id!r} is missing", provider=self.kind
+            ) from exc
         if hashlib.sha256(artifact).hexdigest() != manifest.sha256:
             raise ModelUnavailableError(
                 f"artifact of {manifest.model_id!r} does not match its recorded sha256",
                 provider=self.kind,
             )
-        return local_model.loads(artifact)
+        try:
+            return local_model.loads(artifact)
+        except ValueError as exc:
+            raise ModelUnavailableError(
+                f"artifact of {manifest.model_id!r} is unreadable: {exc}", provider=self.kind
+            ) from exc
 
     @staticmethod
     def _valid_id(name: str) -> bool:

@@ -13,13 +13,16 @@ from typer._click.exceptions import ClickException, UsageError
 
 from modelops.cli import (
     approvals_cmd,
+    approvers_cmd,
     catalog_cmd,
     db_cmd,
     demo_cmd,
+    endpoints_cmd,
     keys_cmd,
     models_cmd,
     providers_cmd,
     run_cmd,
+    tokens_cmd,
 )
 from modelops.cli.errors import (
     BAD_INPUT,
@@ -44,6 +47,9 @@ app.add_typer(models_cmd.app, name="models")
 app.add_typer(keys_cmd.app, name="keys")
 app.add_typer(providers_cmd.app, name="providers")
 app.add_typer(approvals_cmd.app, name="approvals")
+app.add_typer(approvers_cmd.app, name="approvers")
+app.add_typer(endpoints_cmd.app, name="endpoints")
+app.add_typer(tokens_cmd.app, name="tokens")
 app.command("run")(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
 

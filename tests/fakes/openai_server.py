@@ -9,6 +9,8 @@
 Fine-tune jobs belong to the key that created them (another key gets 404), honour the
 `Idempotency-Key` header and the `metadata[...]` list filter (both switchable off, to play a
 less complete compatible server), and move one status along `job_states` per retrieve.
+`server.refused_models[model] = message` refuses jobs of that base model, as OpenAI refuses
+a model that cannot be fine-tuned (400 `invalid_request_error`, param `model`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from starlette.routing import Route
 
 from tests.fakes.server import FakeServer, Fault, json_response
 
-__all__ = ["DEFAULT_JOB_STATES", "FakeOpenAIServer", "Fault"]
+__all__ = ["DEFAULT_JOB_STATES", "FakeOpenAIServer", "Fault", "multipart_parts"]
 
 DEFAULT_JOB_STATES = ("validating_files", "queued", "running", "running", "succeeded")
 _RATE_HEADERS = {
@@ -67,6 +69,7 @@ class FakeOpenAIServer(FakeServer):
         self.honour_metadata_filter = honour_metadata_filter
         self.honour_idempotency_key = honour_idempotency_key
         self.replies: dict[str, str] = {}
+        self.refused_models: dict[str, str] = {}  # base model → the refusal's message
         self.jobs: dict[str, FakeJob] = {}
         self.files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -81,6 +84,7 @@ class FakeOpenAIServer(FakeServer):
         super().reset()
         with self._state_lock:
             self.replies.clear()
+            self.refused_models.clear()
             self.jobs.clear()
             self.files.clear()
             self._idempotency.clear()
@@ -145,7 +149,7 @@ class FakeOpenAIServer(FakeServer):
         key, body, fault = await self.intercept(request)
         if fault is not None:
             return fault
-        parts = _multipart(request.headers.get("content-type", ""), body)
+        parts = multipart_parts(request.headers.get("content-type", ""), body)
         if "file" not in parts or "purpose" not in parts:
             return self.render_fault(Fault.bad_request("file and purpose are required"), key)
         filename, content = parts["file"]
@@ -172,6 +176,10 @@ class FakeOpenAIServer(FakeServer):
         payload = _json(body)
         if payload.get("training_file") not in self.files:
             return self.render_fault(Fault.bad_request("invalid training_file"), key)
+        refusal = self.refused_models.get(str(payload.get("model")))
+        if refusal is not None:
+            error = {"message": refusal, "type": "invalid_request_error", "param": "model"}
+            return json_response({"error": {**error, "code": "model_not_available"}}, 400)
         idem = request.headers.get("idempotency-key")
         with self._state_lock:
             if self.honour_idempotency_key and idem and (key, idem) in self._idempotency:
@@ -335,7 +343,7 @@ def _json(body: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
+def multipart_parts(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
     """Form parts by name → (filename, bytes), with the stdlib email parser."""
     message = BytesParser(policy=HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body

@@ -125,6 +125,7 @@ class RecordedRequest:
     key: str | None
     headers: dict[str, str]
     body: bytes
+    query: str = ""  # the raw query string, as sent
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -239,7 +240,14 @@ class FakeServer:
         key = self.key_of(request)
         with self._lock:
             self.requests.append(
-                RecordedRequest(request.method, request.url.path, key, dict(request.headers), body)
+                RecordedRequest(
+                    request.method,
+                    request.url.path,
+                    key,
+                    dict(request.headers),
+                    body,
+                    request.url.query,
+                )
             )
             queue = self._script.get(key)
             fault = queue.popleft() if queue else self._always.get(key)
