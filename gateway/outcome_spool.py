@@ -24,7 +24,7 @@ from pathlib import Path
 
 _SEGMENT = re.compile(r"(?P<owner>[a-z0-9-]+)\.(?P<seq>\d{8})\.seg")
 _LOCK = re.compile(r"(?P<owner>[a-z0-9-]+)\.lock")
-_READ_PER_LINE = 512  # bytes read per wanted line; lines are ~150 bytes
+_SLACK = 4096  # bytes read beyond the estimate, for lines longer than the average
 
 
 class SpoolError(Exception):
@@ -168,8 +168,12 @@ class OutcomeSpool:
             segment = next((s for s in self._segments if s.committed < s.size), None)
             if segment is None:
                 return None
-            start, size = segment.committed, segment.size
-        data = os.pread(segment.fd, min(size - start, max_lines * _READ_PER_LINE), start)
+            start, size, pending = segment.committed, segment.size, segment.lines
+        # Read about `max_lines` lines' worth: the pending lines' average length says how much.
+        want = size - start
+        if pending > max_lines:
+            want = min(want, (want // pending + 1) * max_lines + _SLACK)
+        data = os.pread(segment.fd, want, start)
         lines = data[: data.rfind(b"\n") + 1].splitlines(keepends=True)[:max_lines]
         if not lines:  # a single line longer than the read: read it whole
             data = os.pread(segment.fd, size - start, start)

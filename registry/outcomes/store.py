@@ -49,6 +49,8 @@ def store_outcome_lines(session: Session, lines: Sequence[bytes]) -> StoreResult
     """Store encoded outcomes (`codec.encode_outcome` lines) and fold the new ones into the
     rollups. A damaged line raises `InvalidInputError` and nothing is written; the database
     being away raises `DatabaseUnavailableError`. Never commits."""
+    if not lines:
+        return StoreResult(inserted=0, duplicates=0)
     firsts: dict[bytes, bytes] = {}
     for line in lines:  # a request id twice in one batch: the first one counts
         firsts.setdefault(line[: line.find(b"\t")], line)

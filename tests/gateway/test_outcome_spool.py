@@ -157,3 +157,15 @@ def test_a_full_spool_refuses_until_the_database_catches_up(tmp_path: Path) -> N
     spool.append(b"after\n")
     assert drain(spool) == [b"after\n"]
     spool.close()
+
+
+def test_lines_far_longer_than_the_average_still_come_back_whole(spool: OutcomeSpool) -> None:
+    mixed = [b"s\n"] * 50 + [b"L" * 20_000 + b"\n"] + [b"s\n"] * 50
+    for line in mixed:
+        spool.append(line)
+    batches = []
+    while (batch := spool.next_batch(10)) is not None:
+        batches.append(batch.lines)
+        spool.commit(batch)
+    assert [line for lines in batches for line in lines] == mixed
+    assert all(0 < len(lines) <= 10 for lines in batches)

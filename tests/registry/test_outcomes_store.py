@@ -123,6 +123,13 @@ def test_replaying_a_batch_changes_nothing(sessions: sessionmaker[Session]) -> N
         }
 
 
+def test_an_empty_batch_writes_nothing(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        result = store_outcome_lines(session, [])
+        assert (result.inserted, result.duplicates) == (0, 0)
+        assert rollup_rows(session) == {}
+
+
 def test_a_request_id_twice_in_one_batch_counts_once(sessions: sessionmaker[Session]) -> None:
     first, again = make_outcomes(1), make_outcomes(1, seed=99)  # same id, other values
     with sessions.begin() as session:
