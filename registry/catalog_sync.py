@@ -40,6 +40,7 @@ MODEL_FIELDS = (
     "cost",
     "policy",
     "rollout",
+    "alerts",
     "source_file",
 )
 

@@ -64,6 +64,7 @@ class ModelRow(Base):
     cost: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     policy: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     rollout: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    alerts: Mapped[list[Any]] = mapped_column(JsonDocument, default=list)  # AlertRuleSpec each
     source_file: Mapped[str] = mapped_column(String(512))
     # Versions are numbered from this counter with UPDATE … RETURNING, never MAX()+1.
     last_version: Mapped[int] = mapped_column(Integer, default=0)
