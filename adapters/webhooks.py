@@ -1,6 +1,7 @@
-"""Verifying signed provider webhooks: Standard Webhooks, and the Kie-style task signature.
+"""Signed webhooks: Standard Webhooks (signing what we send, verifying what providers send),
+and verifying the Kie-style task signature.
 
-Both compare in constant time and refuse timestamps more than `tolerance` seconds away, so a
+Verifiers compare in constant time and refuse timestamps more than `tolerance` seconds away, so a
 captured delivery cannot be replayed later; dedupe on the returned id is the receiver's job.
 """
 
@@ -15,9 +16,21 @@ from collections.abc import Mapping
 
 from adapters.errors import InvalidSignatureError
 
-__all__ = ["DEFAULT_TOLERANCE_SECONDS", "verify_kie_signature", "verify_standard_webhook"]
+__all__ = [
+    "DEFAULT_TOLERANCE_SECONDS",
+    "sign_standard_webhook",
+    "verify_kie_signature",
+    "verify_standard_webhook",
+]
 
 DEFAULT_TOLERANCE_SECONDS = 300
+
+
+def sign_standard_webhook(msg_id: str, timestamp: int, body: bytes, secret: str) -> str:
+    """The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`."""
+    signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
+    digest = hmac.new(_standard_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
 
 
 def verify_standard_webhook(

@@ -10,6 +10,7 @@ from flows.params import (
     EvaluateParams,
     FineTuneParams,
     FlowParams,
+    MonitorParams,
     PromoteParams,
     RegisterModelParams,
     RetrainParams,
@@ -39,5 +40,6 @@ FLOWS: dict[str, FlowEntry] = {
         FlowEntry("evaluate", "flows.evaluate:evaluate", EvaluateParams),
         FlowEntry("promote", "flows.promote:promote", PromoteParams),
         FlowEntry("retrain", "flows.retrain:retrain", RetrainParams),
+        FlowEntry("monitor", "flows.monitor:monitor", MonitorParams),
     )
 }

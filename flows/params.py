@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,3 +101,13 @@ class RetrainParams(FlowParams):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     requester: str = Field(default="retrain", min_length=1, max_length=128)
     approval_timeout_seconds: int = Field(default=24 * 3600, ge=10, le=7 * 24 * 3600)
+
+
+class MonitorParams(FlowParams):
+    """Evaluate every team's alert rules at the end of one window, then send notifications."""
+
+    window_end: datetime | None = Field(
+        default=None,
+        description="End of the window evaluated (UTC, whole minute); empty = the minute the "
+        "run was scheduled for, so a retried run evaluates the same window.",
+    )

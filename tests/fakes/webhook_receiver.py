@@ -4,6 +4,10 @@ with WebhookReceiver() as hooks:
     ...  # hand hooks.url to a provider as the callback URL
     [delivery] = hooks.wait_for(1, timeout=10)
     delivery.headers, delivery.body
+
+Given a Standard Webhooks `secret`, it verifies each delivery with the reference
+`standardwebhooks` package first: a bad signature or a stale timestamp is answered 401 and
+kept in `refused`, and a `webhook-id` seen before is answered 200 but not recorded again.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -28,10 +33,18 @@ class Delivery:
 
 
 class WebhookReceiver(FakeServer):
-    def __init__(self) -> None:
+    def __init__(self, secret: str | None = None) -> None:
         super().__init__()
         self.deliveries: list[Delivery] = []
+        self.refused: list[Delivery] = []
+        self._verifier = Webhook(secret) if secret else None
         self._arrived = threading.Condition()
+
+    @property
+    def ids(self) -> list[str]:
+        """The `webhook-id` of each delivery accepted, in arrival order."""
+        with self._arrived:
+            return [delivery.headers.get("webhook-id", "") for delivery in self.deliveries]
 
     @property
     def hook_url(self) -> str:
@@ -41,6 +54,7 @@ class WebhookReceiver(FakeServer):
         super().reset()
         with self._arrived:
             self.deliveries.clear()
+            self.refused.clear()
 
     def routes(self) -> list[Route]:
         return [Route("/hooks/{name}", self._receive, methods=["POST"])]
@@ -59,7 +73,19 @@ class WebhookReceiver(FakeServer):
         _, body, fault = await self.intercept(request)
         if fault is not None:
             return fault
+        delivery = Delivery(request.url.path, dict(request.headers), body)
         with self._arrived:
-            self.deliveries.append(Delivery(request.url.path, dict(request.headers), body))
+            if self._verifier is not None:
+                try:
+                    self._verifier.verify(body, delivery.headers)
+                except WebhookVerificationError:
+                    self.refused.append(delivery)
+                    self._arrived.notify_all()
+                    return Response("signature refused", 401)
+                if delivery.headers.get("webhook-id") in {
+                    seen.headers.get("webhook-id") for seen in self.deliveries
+                }:
+                    return Response(status_code=200)  # a retry of one already received
+            self.deliveries.append(delivery)
             self._arrived.notify_all()
         return Response(status_code=204)
