@@ -12,10 +12,9 @@ from registry.alerts.channels import new_webhook_secret
 from registry.alerts.domain import AlertState
 from registry.alerts.repository import AlertRepository
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.registry.alerts_support import MINUTE, T0, Alerting, minutes
+from tests.registry.alerts_support import MINUTE, T0, Alerting, alerting, minutes
 
 __all__ = ["alerting"]
-from tests.registry.alerts_support import alerting  # noqa: E402  (the fixture)
 
 ERROR_RATE = {
     "name": "error-rate",
