@@ -10,8 +10,8 @@ from pydantic import Field
 
 from flows.params import MonitorParams
 from registry.domain import Frozen
-from tasks.monitor import evaluate_alerts, publish_open_alerts
-from tasks.monitor_delivery import DeliveryReport, deliver_notifications
+from tasks.monitor import deliver_notifications, evaluate_alerts, publish_open_alerts
+from tasks.monitor_delivery import DeliveryReport
 
 
 class MonitorOutcome(Frozen):

@@ -1,5 +1,6 @@
 """Tasks of the monitor flow: evaluate every team's rules at the end of one window (each
-team in its own transaction, once per window), and publish what is open as a table."""
+team in its own transaction, once per window), send what the notification log has due,
+and publish what is open as a table; `notify_event` sends one event's notices at once."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from registry.alerts.monitor import WindowReport, evaluate_window
+from registry.alerts.sending import plan_event_notices
+from registry.orm import utcnow
 from registry.teams import TeamRepository
-from tasks.context import database, unit_of_work
+from tasks.context import database, keyring, unit_of_work
+from tasks.monitor_delivery import DeliveryReport, deliver_due
 from tasks.retry import retry_on_transient
 
 FIRING_ARTIFACT = "monitor-firing"
@@ -66,3 +70,18 @@ def publish_open_alerts(window_end: datetime, reports: list[WindowReport]) -> in
         description=f"Open alerts at {window_end.isoformat()}: {len(rows)}{note}",
     )
     return len(rows)
+
+
+@task(cache_policy=NO_CACHE)
+def deliver_notifications() -> DeliveryReport:
+    """Send what the notification log has due (retries inside; the task itself never
+    retries, so nothing is sent twice by Prefect)."""
+    return deliver_due(database().sessions, keyring())
+
+
+@task(cache_policy=NO_CACHE)
+def notify_event(event_id: int) -> DeliveryReport:
+    """Plan an event's notices now and send them, instead of waiting for the monitor."""
+    with unit_of_work() as (session, team):
+        plan_event_notices(session, team, event_id, utcnow())
+    return deliver_due(database().sessions, keyring())

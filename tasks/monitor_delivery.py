@@ -1,6 +1,7 @@
 """Delivering the notification log: claim what is due, post it (adapters.notify), record
 what the receiver said. A retry due within IN_RUN_RETRY_SECONDS waits in this run; later
-ones are left for the next run, which finds them due."""
+ones are left for the next run, which finds them due. Plain functions (the Prefect tasks
+are in `tasks.monitor`), so `channels test` sends without importing Prefect."""
 
 from __future__ import annotations
 
@@ -10,19 +11,19 @@ from collections.abc import Callable
 from datetime import datetime
 
 import httpx
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.notify import DELIVERY_TIMEOUT_SECONDS, Message, Target, send
+from adapters.notify import DELIVERY_TIMEOUT_SECONDS, Message, SendResult, Target, Verdict, send
+from registry.alerts.channels import ChannelRepository
 from registry.alerts.delivery import Claimed, Outcome, claim_due, next_due, record
-from registry.alerts.sending import plan_event_notices
-from registry.domain import Frozen
+from registry.alerts.domain import ChannelStatus
+from registry.alerts.sending import plan_channel_test
+from registry.domain import Frozen, Team
+from registry.errors import InvalidInputError
 from registry.keys.crypto import MasterKeyring
 from registry.keys.errors import MasterKeyMissingError
 from registry.orm import utcnow
-from tasks.context import database, keyring, unit_of_work
 
 IN_RUN_RETRY_SECONDS = 30
 MAX_PASSES = 20  # a bound on one run's work; whatever is left is due at the next run
@@ -75,15 +76,62 @@ def deliver_due(
     )
 
 
+class ChannelTest(Frozen):
+    channel: str
+    message_id: str
+    status: str
+    status_code: int | None
+    detail: str
+
+
+def test_channel(
+    sessions: sessionmaker[Session],
+    ring: MasterKeyring,
+    team: Team,
+    name: str,
+    *,
+    client: httpx.Client | None = None,
+) -> ChannelTest:
+    """Send a `channel.test` notification to one channel now: one attempt, no retries."""
+    with sessions.begin() as session:
+        channel = ChannelRepository(session, team).get(name)
+        if channel.status is not ChannelStatus.ACTIVE:
+            raise InvalidInputError(
+                f"channel {name!r} is disabled ({channel.disabled_reason}); "
+                f"`modelops channels enable {name}` first",
+                field="channel",
+            )
+        notification_id = plan_channel_test(session, team, name, utcnow())
+        [claimed] = claim_due(session, ring, utcnow(), only=notification_id)
+    with client or httpx.Client(timeout=DELIVERY_TIMEOUT_SECONDS) as http:
+        result = _send(http, claimed)
+    with sessions.begin() as session:
+        status = record(session, claimed, _outcome(result), utcnow(), retry=False)
+    return ChannelTest(
+        channel=claimed.channel,
+        message_id=claimed.message_id,
+        status=status,
+        status_code=result.status_code,
+        detail=result.detail,
+    )
+
+
 def _deliver(
     sessions: sessionmaker[Session], http: httpx.Client, claimed: Claimed, clock: Clock
 ) -> tuple[str, bool]:
-    target = Target(claimed.kind.value, claimed.url, claimed.secret, claimed.shown_url)
-    result = send(http, target, Message(claimed.message_id, claimed.event_type, claimed.payload))
-    outcome = Outcome(result.verdict.value, result.status_code, result.retry_after, result.detail)
+    result = _send(http, claimed)
     with sessions.begin() as session:
-        status = record(session, claimed, outcome, clock())
-    return status, result.verdict.value == "gone"
+        status = record(session, claimed, _outcome(result), clock())
+    return status, result.verdict is Verdict.GONE
+
+
+def _send(http: httpx.Client, claimed: Claimed) -> SendResult:
+    target = Target(claimed.kind.value, claimed.url, claimed.secret, claimed.shown_url)
+    return send(http, target, Message(claimed.message_id, claimed.event_type, claimed.payload))
+
+
+def _outcome(result: SendResult) -> Outcome:
+    return Outcome(result.verdict.value, result.status_code, result.retry_after, result.detail)
 
 
 def _claim(
@@ -97,18 +145,3 @@ def _claim(
     if due is not None and due <= now:
         raise MasterKeyMissingError()
     return []
-
-
-@task(cache_policy=NO_CACHE)
-def deliver_notifications() -> DeliveryReport:
-    """Send what the notification log has due (retries inside; the task itself never
-    retries, so nothing is sent twice by Prefect)."""
-    return deliver_due(database().sessions, keyring())
-
-
-@task(cache_policy=NO_CACHE)
-def notify_event(event_id: int) -> DeliveryReport:
-    """Plan an event's notices now and send them, instead of waiting for the monitor."""
-    with unit_of_work() as (session, team):
-        plan_event_notices(session, team, event_id, utcnow())
-    return deliver_due(database().sessions, keyring())

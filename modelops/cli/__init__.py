@@ -12,9 +12,11 @@ from pydantic import ValidationError
 from typer._click.exceptions import ClickException, UsageError
 
 from modelops.cli import (
+    alerts_cmd,
     approvals_cmd,
     approvers_cmd,
     catalog_cmd,
+    channels_cmd,
     db_cmd,
     demo_cmd,
     endpoints_cmd,
@@ -50,6 +52,8 @@ app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(approvers_cmd.app, name="approvers")
 app.add_typer(endpoints_cmd.app, name="endpoints")
 app.add_typer(tokens_cmd.app, name="tokens")
+app.add_typer(alerts_cmd.app, name="alerts")
+app.add_typer(channels_cmd.app, name="channels")
 app.command("run")(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
 

@@ -248,16 +248,21 @@ def open_target(row: ChannelRow, ring: MasterKeyring) -> tuple[str, SecretStr]:
     return url, SecretStr(secret)
 
 
+def check_url_option(kind: ChannelKind, url: str | None) -> None:
+    """A Slack URL given as an option: refused before any secret is read."""
+    if kind is ChannelKind.SLACK and url is not None:
+        raise InvalidInputError(
+            "url: a Slack-compatible webhook URL is itself the credential: give it on "
+            "stdin, not as --url",
+            field="url",
+        )
+
+
 def _target_of(new: NewChannel) -> tuple[str, str, str]:
     """(URL posted to, URL shown, secret) after checking both for the channel's kind."""
     secret = new.secret.get_secret_value().strip()
+    check_url_option(new.kind, new.url)
     if new.kind is ChannelKind.SLACK:
-        if new.url is not None:
-            raise InvalidInputError(
-                "url: a Slack-compatible webhook URL is itself the credential: give it on "
-                "stdin, not as --url",
-                field="url",
-            )
         url = check_url(secret, what="secret", secret=True)
         parts = urlsplit(url)
         return url, f"{parts.scheme}://{parts.netloc}/…", url

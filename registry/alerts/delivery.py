@@ -64,16 +64,23 @@ def _due(now: datetime) -> Any:
 
 
 def claim_due(
-    session: Session, ring: MasterKeyring, now: datetime, *, limit: int = 50
+    session: Session,
+    ring: MasterKeyring,
+    now: datetime,
+    *,
+    limit: int = 50,
+    only: int | None = None,
 ) -> list[Claimed]:
-    """Claim up to `limit` due notifications of active channels, oldest first."""
-    candidates = session.execute(
+    """Claim up to `limit` due notifications of active channels, oldest first (or just
+    notification `only`)."""
+    query = (
         select(N.id, ChannelRow)
         .join(ChannelRow, ChannelRow.id == N.channel_id)
         .where(_due(now), ChannelRow.status == ChannelStatus.ACTIVE.value)
-        .order_by(N.id)
-        .limit(limit)
-    ).all()
+    )
+    if only is not None:
+        query = query.where(N.id == only)
+    candidates = session.execute(query.order_by(N.id).limit(limit)).all()
     claimed = []
     for notification_id, channel in candidates:
         won = session.execute(
@@ -122,8 +129,11 @@ def _claimed(
     )
 
 
-def record(session: Session, claimed: Claimed, outcome: Outcome, now: datetime) -> str:
-    """Record one attempt; returns the notification's status after it."""
+def record(
+    session: Session, claimed: Claimed, outcome: Outcome, now: datetime, *, retry: bool = True
+) -> str:
+    """Record one attempt; returns the notification's status after it (`retry` False: a
+    failed attempt is final, as for a channel test)."""
     if outcome.verdict == "delivered":
         status = NotificationStatus.DELIVERED
         _finish(session, claimed.id, status, outcome.status_code, None, now, delivered=True)
@@ -135,7 +145,7 @@ def record(session: Session, claimed: Claimed, outcome: Outcome, now: datetime) 
         status = NotificationStatus.FAILED
         _finish(session, claimed.id, status, outcome.status_code, outcome.detail, now)
         disable_channel(session, claimed.channel_id, reason, now)
-    elif outcome.verdict == "retry" and claimed.attempts < MAX_ATTEMPTS:
+    elif outcome.verdict == "retry" and retry and claimed.attempts < MAX_ATTEMPTS:
         status = NotificationStatus.PENDING
         delay = max(
             RETRY_DELAYS_SECONDS[claimed.attempts - 1],
@@ -151,8 +161,10 @@ def record(session: Session, claimed: Claimed, outcome: Outcome, now: datetime) 
     else:
         status = NotificationStatus.FAILED
         why = outcome.detail
-        if outcome.verdict == "retry":
+        if outcome.verdict == "retry" and retry:
             why = f"gave up after {claimed.attempts} attempts; the last: {why}"
+        elif outcome.verdict == "retry":
+            why = f"not retried (a test): {why}"
         else:
             why = f"not retried (the receiver refused it): {why}"
         _finish(session, claimed.id, status, outcome.status_code, why, now)

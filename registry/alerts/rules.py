@@ -101,6 +101,8 @@ def targets(session: Session, team: Team, rule: AlertRule) -> list[Target]:
             select(ModelVersionRow.id, ModelVersionRow.version).where(
                 ModelVersionRow.model_id == rule.model_id
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     return [Target(endpoint_id, name, versions) for endpoint_id, name in endpoints]

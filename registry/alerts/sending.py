@@ -20,6 +20,7 @@ from registry.alerts.domain import (
     ALERT_ACKNOWLEDGED,
     ALERT_FIRING,
     ALERT_RESOLVED,
+    CHANNEL_TEST,
     AlertState,
     ChannelStatus,
     matches,
@@ -86,6 +87,21 @@ def plan_event_notices(session: Session, team: Team, event_id: int, now: datetim
     ).one()
     planned = _for_event(team, event, _active_channels(session, team))
     return insert_planned(session, team, planned, now)
+
+
+def plan_channel_test(session: Session, team: Team, channel: str, now: datetime) -> int:
+    """A `channel.test` notification for one channel (active or not); returns its id."""
+    row = session.scalars(
+        select(ChannelRow).where(ChannelRow.team_id == team.id, ChannelRow.name == channel)
+    ).one()
+    payload: JsonObject = {"team": team.name, "channel": channel, "sent_at": _iso(utcnow())}
+    planned = Planned(row.id, CHANNEL_TEST, f"test:{uuid.uuid4().hex}", payload)
+    insert_planned(session, team, [planned], now)
+    return session.scalars(
+        select(NotificationRow.id).where(
+            NotificationRow.channel_id == row.id, NotificationRow.dedup_key == planned.dedup_key
+        )
+    ).one()
 
 
 def _for_alert(
@@ -236,4 +252,11 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-__all__ = ["Planned", "alert_payload", "event_payload", "plan_event_notices", "plan_notifications"]
+__all__ = [
+    "Planned",
+    "alert_payload",
+    "event_payload",
+    "plan_channel_test",
+    "plan_event_notices",
+    "plan_notifications",
+]
