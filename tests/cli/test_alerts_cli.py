@@ -160,7 +160,7 @@ def test_a_secret_on_the_command_line_is_refused_without_being_echoed(
 def test_channel_test_delivers_a_signed_message_and_a_410_disables_the_channel(
     cli: Cli, alerting_env: tuple[Alerting, dict[str, str]]
 ) -> None:
-    alerting, env = alerting_env
+    _, env = alerting_env
     secret = new_webhook_secret()
     with WebhookReceiver(secret) as hooks:
         _add(cli, env, "oncall", "--kind", "webhook", "--url", hooks.hook_url, stdin=secret)
