@@ -60,7 +60,7 @@ class WebhookReceiver(FakeServer):
         return [Route("/hooks/{name}", self._receive, methods=["POST"])]
 
     def render_fault(self, fault: Fault, key: str | None) -> Response:
-        return Response(fault.message, fault.status or 500)
+        return Response(fault.message, fault.status or 500, headers=fault.headers)
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Delivery]:
         """Block until `count` deliveries have arrived (or fail after `timeout` seconds)."""

@@ -81,11 +81,26 @@ class Alerting:
         *,
         version: int = 1,
         latency_ms: float = 100.0,
-        prefix: str = "",
     ) -> None:
         """`requests` outcomes inside `minute`, the first `errors` of them failed."""
-        tag = prefix or f"v{version}-{minute:%Y%m%d%H%M}"
+        with self.sessions.begin() as session:
+            store_outcomes(session, self.outcomes(minute, requests, errors, version, latency_ms))
+
+    def plant_series(self, series: list[tuple[datetime, int, int]], *, version: int = 1) -> None:
+        """(minute, requests, errors) for many minutes, stored in one batch."""
         outcomes = [
+            outcome
+            for minute, requests, errors in series
+            for outcome in self.outcomes(minute, requests, errors, version)
+        ]
+        with self.sessions.begin() as session:
+            store_outcomes(session, outcomes)
+
+    def outcomes(
+        self, minute: datetime, requests: int, errors: int, version: int, latency_ms: float = 100.0
+    ) -> list[Outcome]:
+        tag = f"v{version}-{minute:%Y%m%d%H%M}"
+        return [
             Outcome(
                 request_id=f"{tag}-{i}",
                 team_id=self.team.id,
@@ -98,8 +113,6 @@ class Alerting:
             )
             for i in range(requests)
         ]
-        with self.sessions.begin() as session:
-            store_outcomes(session, outcomes)
 
     def evaluate(self, at: datetime) -> WindowReport:
         with self.sessions.begin() as session:
