@@ -282,9 +282,13 @@ def _fields_at(spec_type: type[BaseModel], path: Sequence[int | str]) -> list[st
     """The field names of the spec model found by walking `path` down from `spec_type`."""
     current: type[BaseModel] | None = spec_type
     for part in path:
+        if isinstance(part, int):  # an index into a list of models (`alerts[0]`)
+            continue
         field = current.model_fields.get(str(part)) if current else None
         current = _model_in(field.annotation) if field else None
-    return list(current.model_fields) if current else []
+    if current is None:
+        return []
+    return [field.alias or name for name, field in current.model_fields.items()]
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

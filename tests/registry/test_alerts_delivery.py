@@ -60,9 +60,7 @@ def test_a_410_disables_the_channel_with_the_reason_and_nothing_more_is_sent(
     assert delivered.disabled_channels == ["oncall"] and delivered.failed == 1
     assert stopped.status is ChannelStatus.DISABLED
     assert stopped.disabled_reason is not None
-    assert stopped.disabled_reason.startswith(
-        f"HTTP 410 from {url}: this hook was deleted at "
-    )
+    assert stopped.disabled_reason.startswith(f"HTTP 410 from {url}: this hook was deleted at ")
     assert stopped.disabled_reason.endswith("`modelops channels enable oncall`")
     [row] = alerting.notifications()
     assert (row.status, row.last_status_code) == ("failed", 410)
