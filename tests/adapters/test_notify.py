@@ -114,18 +114,17 @@ def test_a_pagerduty_channel_test_opens_and_closes_its_own_incident() -> None:
     assert actions == [("trigger", "modelops-test/msg_3"), ("resolve", "modelops-test/msg_3")]
 
 
+STATUSES = {
+    Verdict.DELIVERED: (200, 202, 204),
+    Verdict.GONE: (410,),
+    Verdict.RETRY: (408, 429, 500, 502, 503, 504),
+    Verdict.REFUSED: (301, 400, 401, 403, 404, 413, 422),
+}
+
+
 @pytest.mark.parametrize(
     ("status", "verdict"),
-    [(200, Verdict.DELIVERED), (202, Verdict.DELIVERED), (204, Verdict.DELIVERED)]
-    + [(410, Verdict.GONE), (429, Verdict.RETRY), (408, Verdict.RETRY)]
-    + [(500, Verdict.RETRY), (502, Verdict.RETRY), (503, Verdict.RETRY), (504, Verdict.RETRY)]
-    + [
-        (400, Verdict.REFUSED),
-        (401, Verdict.REFUSED),
-        (403, Verdict.REFUSED),
-        (404, Verdict.REFUSED),
-    ]
-    + [(301, Verdict.REFUSED), (413, Verdict.REFUSED), (422, Verdict.REFUSED)],
+    [(status, verdict) for verdict, statuses in STATUSES.items() for status in statuses],
 )
 def test_what_a_receiver_status_means(status: int, verdict: Verdict) -> None:
     assert classify(status) is verdict

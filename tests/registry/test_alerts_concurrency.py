@@ -41,16 +41,9 @@ def test_two_monitors_on_one_window_send_each_notification_once(
     with WebhookReceiver() as first, WebhookReceiver() as second:
         alerting.add_channel("oncall", first.hook_url)
         alerting.add_channel("audit", second.hook_url)
-        children = [
-            subprocess.Popen(
-                [sys.executable, str(CHILD), pg_url, window],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=env,
-                text=True,
-            )  # fmt: skip
-            for _ in range(2)
-        ]
+        command = [sys.executable, str(CHILD), pg_url, window]
+        pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+        children = [subprocess.Popen(command, env=env, text=True, **pipes) for _ in range(2)]
         for child in children:  # both connected, then both let go at once
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         for child in children:
