@@ -16,8 +16,10 @@ from registry.domain import Approval, ApprovalStatus, Frozen
 from registry.lifecycle import TransitionRequest
 from tasks.approval_watch import heartbeat
 from tasks.context import current_flow_run_id
+from tasks.monitor import notify_event
 from tasks.promotion import (
     PromotionEvidence,
+    announce_promotion,
     expire_approval,
     gather_evidence,
     move_stage,
@@ -89,7 +91,7 @@ async def promote(params: PromoteParams) -> PromoteOutcome:
     )
     if approval is not None:
         await publish_decision(evidence, approval, summary)
-    logger.info("NOTIFY %s", summary)  # the notification hook: a log line today
+    _notify(announce_promotion(params.model, moved, summary))
     return PromoteOutcome(
         model=params.model,
         version=params.version,
@@ -143,6 +145,16 @@ async def wait_for_decision(
             logger.info("approval #%s: %s (%s)", approval.id, review.reviewer, outcome.reason)
         if outcome.settled:
             return Settled(approval=approval, reason=outcome.reason)
+
+
+def _notify(event_id: int) -> None:
+    """Tell the channels now; a channel that cannot be reached does not undo the promotion
+    (the monitor retries what is left)."""
+    state = notify_event(event_id, return_state=True)
+    if state.is_failed():
+        get_run_logger().warning(
+            "event %s: notifying the channels failed: %s", event_id, state.message
+        )
 
 
 def _approved_by(approval: Approval | None) -> list[str]:

@@ -49,11 +49,7 @@ def publish_open_alerts(window_end: datetime, reports: list[WindowReport]) -> in
             "state": alert.state.value,
             "severity": alert.severity.value,
             "rule": f"{alert.model}/{alert.rule}",
-            "where": " ".join(
-                f"{name}={value}"
-                for name, value in alert.labels.items()
-                if name not in ("alertname", "model")
-            ),
+            "where": alert.where,
             "since": (alert.fired_at or alert.first_seen_at).isoformat(),
             "level": alert.level,
             "summary": alert.annotations.get("summary", ""),

@@ -1,4 +1,5 @@
-"""Tasks of the promote flow: gate check, approval bookkeeping, the stage move itself."""
+"""Tasks of the promote flow: gate check, approval bookkeeping, the stage move itself, and
+the event that tells the notification channels about it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
+from registry.alerts.events import emit
 from registry.approval_liveness import this_process
 from registry.approval_service import ReviewAnswer, ReviewOutcome, apply_review, expire
 from registry.approvals import ApprovalRepository
@@ -140,3 +142,18 @@ def move_stage(request: TransitionRequest) -> TransitionResult:
     """The compare-and-set stage move with its ledger entry."""
     with unit_of_work() as (session, team):
         return transition_stage(session, team, request)
+
+
+@task(cache_policy=NO_CACHE)
+def announce_promotion(model: str, moved: TransitionResult, summary: str) -> int:
+    """Record the stage move as a `model.promoted` event for the channels; returns its id."""
+    labels = {
+        "model": model,
+        "version": str(moved.version.version),
+        "stage": moved.version.stage.value,
+        "from_stage": moved.from_stage.value,
+    }
+    if moved.replaced is not None:
+        labels["replaced"] = str(moved.replaced)
+    with unit_of_work() as (session, team):
+        return emit(session, team, "model.promoted", "info", labels, {"summary": summary}).id

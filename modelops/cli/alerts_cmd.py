@@ -57,22 +57,13 @@ def _row(alert: Alert) -> tuple[Cell, ...]:
         alert.state,
         alert.severity,
         f"{alert.model}/{alert.rule}",
-        where(alert),
+        alert.where,
         alert.fired_at or alert.first_seen_at,
         alert.count,
         alert.level,
         acknowledged,
         alert.annotations.get("summary"),
     )
-
-
-def where(alert: Alert) -> str:
-    """`support-intent-prod v3 1h/5m`: what the alert is about, beyond its rule."""
-    labels = alert.labels
-    parts = [labels.get("endpoint") or labels.get("provider") or ""]
-    parts += [f"v{labels['version']}"] if labels.get("version") else []
-    parts += [labels[name] for name in ("window", "key", "event") if labels.get(name)]
-    return " ".join(part for part in parts if part)
 
 
 @app.command("show")

@@ -86,6 +86,15 @@ class Alert(Frozen):
     ack_until: datetime | None
     level: int
 
+    @property
+    def where(self) -> str:
+        """`support-intent-prod v3 1h/5m`: what the alert is about, beyond its rule."""
+        labels = self.labels
+        parts = [labels.get("endpoint") or labels.get("provider") or ""]
+        parts += [f"v{labels['version']}"] if labels.get("version") else []
+        parts += [labels[name] for name in ("window", "key", "event") if labels.get(name)]
+        return " ".join(part for part in parts if part)
+
 
 class Channel(Frozen):
     """A channel as operators see it: never its secret."""
