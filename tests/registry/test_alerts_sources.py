@@ -4,6 +4,7 @@ flows emit (notices to the channels that subscribe, and event rules); and the fi
 from __future__ import annotations
 
 import json
+
 import pytest
 from sqlalchemy import select
 
