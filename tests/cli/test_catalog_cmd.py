@@ -124,7 +124,8 @@ def test_sync_json_lists_every_provider_and_model_with_its_action(
             "name": "support-intent",
             "team": "default",
             "action": "update",
-            "changes": ["description", "policy"],
+            # model_doc has neither the example's policy nor its alert rules.
+            "changes": ["description", "policy", "alerts"],
         },
     ]
 
