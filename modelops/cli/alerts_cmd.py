@@ -165,7 +165,7 @@ def _rule_row(rule: AlertRule) -> tuple[Cell, ...]:
         spec.endpoint or "all",
         format_duration(spec.for_),
         format_duration(spec.keep_firing_seconds),
-        spec.min_samples,
+        spec.min_samples if spec.kind in ("threshold", "burn_rate") else None,
         ", ".join(format_duration(delay) for delay in spec.escalation) or None,
     )
 

@@ -161,7 +161,11 @@ def seed_alerting(session: Session, team_name: str = "default") -> tuple[Team, i
 
 @pytest.fixture
 def alerting(pg_url: str) -> Iterator[Alerting]:
-    engine = make_engine(pg_url)
+    yield from open_alerting(pg_url)
+
+
+def open_alerting(url: str) -> Iterator[Alerting]:
+    engine = make_engine(url)
     sessions = make_session_factory(engine)
     with sessions.begin() as session:
         team, endpoint_id, versions = seed_alerting(session)

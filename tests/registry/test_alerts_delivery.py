@@ -5,6 +5,9 @@ notification is accepted once. The clock is the test's: sleeping moves it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+
+import pytest
 
 from registry.alerts.channels import ChannelRepository
 from registry.alerts.delivery import MAX_ATTEMPTS, RETRY_DELAYS_SECONDS
@@ -12,9 +15,14 @@ from registry.alerts.domain import ChannelStatus
 from registry.alerts.repository import AlertRepository
 from tests.fakes.server import Fault, refusing_port
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.registry.alerts_support import MINUTE, T0, Alerting, alerting
+from tests.registry.alerts_support import MINUTE, T0, Alerting, open_alerting
 
-__all__ = ["alerting"]
+
+@pytest.fixture
+def alerting(db_url: str) -> Iterator[Alerting]:
+    """On PostgreSQL and on SQLite (the embedded default): behaviour must match."""
+    yield from open_alerting(db_url)
+
 
 RULE = {"name": "errors", "kind": "threshold", "metric": "error_rate", "above": 0.1, "window": "1m"}
 
@@ -127,7 +135,7 @@ def test_the_webhook_body_is_the_alert_in_standard_webhooks_shape(alerting: Aler
     assert set(body) == {"type", "timestamp", "data"}
     with alerting.sessions() as session:
         [alert] = AlertRepository(session, alerting.team).list()
-        [row] = alerting.notifications()
+    [row] = alerting.notifications()
     assert delivery.headers["webhook-id"] == row.message_id
     assert body["data"]["alert"]["id"] == alert.id
     assert body["data"]["alert"]["fingerprint"] == alert.fingerprint

@@ -4,6 +4,7 @@ evaluation each minute, deliveries to real receivers on 127.0.0.1 that verify si
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -12,9 +13,14 @@ from registry.alerts.channels import new_webhook_secret
 from registry.alerts.domain import AlertState
 from registry.alerts.repository import AlertRepository
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.registry.alerts_support import MINUTE, T0, Alerting, alerting, minutes
+from tests.registry.alerts_support import MINUTE, T0, Alerting, minutes, open_alerting
 
-__all__ = ["alerting"]
+
+@pytest.fixture
+def alerting(db_url: str) -> Iterator[Alerting]:
+    """On PostgreSQL and on SQLite (the embedded default): behaviour must match."""
+    yield from open_alerting(db_url)
+
 
 ERROR_RATE = {
     "name": "error-rate",
