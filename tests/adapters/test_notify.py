@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 
 import httpx
@@ -148,3 +149,14 @@ def test_a_slack_url_never_appears_in_what_a_failure_says() -> None:
     assert result.verdict is Verdict.REFUSED
     assert "SECRETSECRET" not in result.detail
     assert result.detail == f"HTTP 404 from {shown}: no hook at [redacted]"
+
+
+def test_a_slack_url_never_reaches_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    with WebhookReceiver() as hooks:
+        url = f"{hooks.url}/hooks/T0-B0-SECRETSECRETSECRET"
+        target = Target("slack", url, SecretStr(url), f"{hooks.url}/…")
+        with caplog.at_level(logging.DEBUG), httpx.Client() as client:
+            result = send(client, target, Message("msg_5", "alert.firing", ALERT))
+    assert result.verdict is Verdict.DELIVERED
+    assert "HTTP Request: POST" in caplog.text  # httpx did log the request...
+    assert "SECRETSECRET" not in caplog.text  # ...without the credential in it
