@@ -17,7 +17,8 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelops.alert_receiver import AlertReceiver, Received
-from registry.alerts.channels import ChannelRepository, NewChannel, new_webhook_secret
+from registry.alerts.channel_spec import NewChannel, new_webhook_secret
+from registry.alerts.channels import ChannelRepository
 from registry.alerts.domain import Alert, AlertState, ChannelKind
 from registry.alerts.monitor import evaluate_window
 from registry.alerts.repository import AlertRepository

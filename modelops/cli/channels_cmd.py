@@ -15,12 +15,8 @@ from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import Cell, print_json, print_table, say, stderr
 from modelops.runtime import Runtime
-from registry.alerts.channels import (
-    ChannelRepository,
-    NewChannel,
-    check_url_option,
-    new_webhook_secret,
-)
+from registry.alerts.channel_spec import NewChannel, check_url_option, new_webhook_secret
+from registry.alerts.channels import ChannelRepository, rewrap_channels
 from registry.alerts.domain import Channel, ChannelKind, Severity
 from registry.catalog_spec import format_duration, parse_duration
 from registry.domain import Team
@@ -28,7 +24,8 @@ from registry.keys import MasterKeyring
 from tasks.monitor_delivery import test_channel
 
 app = typer.Typer(
-    help="Notification channels of MODELOPS_TEAM: add (secret on stdin), list, test, enable.",
+    help="Notification channels of MODELOPS_TEAM: add (secret on stdin), list, test, enable, "
+    "disable; rotate-master re-wraps their secrets.",
     no_args_is_help=True,
 )
 
@@ -208,6 +205,25 @@ def disable_cmd(
         print_json(channel)
     else:
         say(f"channel {channel.name} disabled: {escape(channel.disabled_reason or '')}")
+
+
+@app.command("rotate-master")
+def rotate_master_cmd(json: JsonFlag = False) -> None:
+    """Re-wrap every channel's secret (all teams) onto the newest master key; safe to re-run."""
+    with runtime() as rt, rt.transaction() as session:
+        ring = MasterKeyring.from_setting(rt.settings.master_key)
+        report = rewrap_channels(session, ring)
+    if json:
+        print_json(report)
+    else:
+        say(
+            f"re-wrapped {report.rewrapped} channel secrets onto master {ring.newest.version}; "
+            f"{report.already_current} were already on it"
+        )
+    for problem in report.unreadable:
+        stderr.print(f"channel {problem}", markup=False)
+    if report.unreadable:
+        raise CliError(f"{len(report.unreadable)} channel secrets could not be re-wrapped")
 
 
 def _team(rt: Runtime, session: Session) -> Team:

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from registry.alerts.channels import new_webhook_secret
+from registry.alerts.channel_spec import new_webhook_secret
 from registry.alerts.tables import ChannelRow, NotificationRow
 from registry.database import make_engine, make_session_factory
+from registry.keys.crypto import new_master_key
 from tests.cli.conftest import Cli, Result
 from tests.fakes.server import Fault
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -265,3 +266,21 @@ def test_nothing_is_sent_for_a_channel_added_by_another_team(
     assert json.loads(cli("channels", "list", "--json", env=env).out) == []
     with alerting.sessions() as session:
         assert session.scalar(select(func.count()).select_from(NotificationRow)) == 0
+
+
+def test_rotate_master_rewraps_channel_secrets_so_the_old_key_can_go(
+    cli: Cli, alerting_env: tuple[Alerting, dict[str, str]]
+) -> None:
+    _, env = alerting_env
+    secret, newer = new_webhook_secret(), new_master_key()
+    with WebhookReceiver(secret) as hooks:
+        _add(cli, env, "oncall", "--kind", "webhook", "--url", hooks.hook_url, stdin=secret)
+        both = {**env, "MODELOPS_MASTER_KEY": f"v2:{newer},v1:{MASTER_KEY}"}
+        rotated = cli("channels", "rotate-master", env=both)
+        again = cli("channels", "rotate-master", "--json")
+        only_new = {**env, "MODELOPS_MASTER_KEY": newer}
+        tested = cli("channels", "test", "oncall", env=only_new)
+        assert len(hooks.deliveries) == 1 and hooks.refused == []
+    assert rotated.code == 0 and "re-wrapped 1 channel secrets onto master v2" in rotated.out
+    assert json.loads(again.out) == {"rewrapped": 0, "already_current": 1, "unreadable": []}
+    assert tested.code == 0, tested.err

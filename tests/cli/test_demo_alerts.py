@@ -19,7 +19,7 @@ from adapters.notify import Message, Target
 from adapters.notify.formats import webhook
 from modelops.alert_receiver import AlertReceiver
 from modelops.demo_alerts import run
-from registry.alerts.channels import new_webhook_secret
+from registry.alerts.channel_spec import new_webhook_secret
 from registry.catalog import load_catalog
 from registry.catalog_sync import apply_sync, plan_sync
 from registry.database import make_engine, make_session_factory

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.monitor import MonitorOutcome, monitor
 from flows.params import MonitorParams, PromoteParams
 from flows.promote import promote
-from registry.alerts.channels import new_webhook_secret
+from registry.alerts.channel_spec import new_webhook_secret
 from registry.database import make_engine, make_session_factory
 from registry.stages import Stage
 from tasks import context as task_context

@@ -14,7 +14,8 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.alerts.channels import ChannelRepository, NewChannel, new_webhook_secret
+from registry.alerts.channel_spec import NewChannel, new_webhook_secret
+from registry.alerts.channels import ChannelRepository
 from registry.alerts.domain import Channel, ChannelKind
 from registry.alerts.monitor import WindowReport, evaluate_window
 from registry.alerts.tables import NotificationRow

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from registry.alerts.channels import new_webhook_secret
+from registry.alerts.channel_spec import new_webhook_secret
 from registry.alerts.domain import AlertState
 from registry.alerts.repository import AlertRepository
 from tests.fakes.webhook_receiver import WebhookReceiver
