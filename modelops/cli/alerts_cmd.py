@@ -76,22 +76,7 @@ def show_cmd(alert_id: AlertId, json: JsonFlag = False) -> None:
         print_json({"alert": alert, "notifications": sent})
         return
     say(f"alert {alert.id}: {alert.model}/{alert.rule} is {alert.state} ({alert.severity})")
-    labels = ", ".join(f"{name}={value}" for name, value in alert.labels.items())
-    for name, value in (
-        ("labels", labels),
-        ("fingerprint", alert.fingerprint),
-        ("summary", alert.annotations.get("summary")),
-        ("first seen", alert.first_seen_at),
-        ("fired", alert.fired_at),
-        ("last seen", alert.last_seen_at),
-        ("acknowledged", f"by {alert.acknowledged_by} until {alert.ack_until}")
-        if alert.acknowledged_by
-        else ("acknowledged", None),
-        ("resolved", f"{alert.resolved_at} by {alert.resolved_by or 'the monitor'}")
-        if alert.resolved_at
-        else ("resolved", None),
-        ("escalation level", alert.level),
-    ):
+    for name, value in _facts(alert).items():
         if value is not None:
             say(f"  {name}: {_plain(value)}")
     rows = [
@@ -100,6 +85,25 @@ def show_cmd(alert_id: AlertId, json: JsonFlag = False) -> None:
     ]
     columns = ["id", "channel", "event", "status", "attempts", "last status", "last error"]
     print_table("notifications", columns, rows)
+
+
+def _facts(alert: Alert) -> dict[str, object]:
+    acknowledged = resolved = None
+    if alert.acknowledged_by:
+        acknowledged = f"by {alert.acknowledged_by} until {alert.ack_until}"
+    if alert.resolved_at:
+        resolved = f"{alert.resolved_at} by {alert.resolved_by or 'the monitor'}"
+    return {
+        "labels": ", ".join(f"{name}={value}" for name, value in alert.labels.items()),
+        "fingerprint": alert.fingerprint,
+        "summary": alert.annotations.get("summary"),
+        "first seen": alert.first_seen_at,
+        "fired": alert.fired_at,
+        "last seen": alert.last_seen_at,
+        "acknowledged": acknowledged,
+        "resolved": resolved,
+        "escalation level": alert.level,
+    }
 
 
 def _plain(value: object) -> str:

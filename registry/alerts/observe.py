@@ -56,13 +56,13 @@ def _base_labels(rule: AlertRule) -> dict[str, str]:
     return {"alertname": rule.name, "model": rule.model}
 
 
+Stats = dict[int, WindowStats]  # by version number
+
+
 def _stats(session: Session, team: Team, target: Target, end: datetime, seconds: int) -> Stats:
     since = end - timedelta(seconds=seconds)
     by_id = window_stats(session, team, target.endpoint_id, since, end)
     return {target.versions[vid]: stats for vid, stats in by_id.items() if vid in target.versions}
-
-
-Stats = dict[int, WindowStats]  # by version number
 
 
 def _threshold(session: Session, team: Team, rule: AlertRule, at: Window) -> list[Observation]:

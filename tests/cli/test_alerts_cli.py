@@ -284,3 +284,31 @@ def test_rotate_master_rewraps_channel_secrets_so_the_old_key_can_go(
     assert rotated.code == 0 and "re-wrapped 1 channel secrets onto master v2" in rotated.out
     assert json.loads(again.out) == {"rewrapped": 0, "already_current": 1, "unreadable": []}
     assert tested.code == 0, tested.err
+
+
+def test_alerts_show_gives_the_timeline_and_every_notification(
+    cli: Cli, alerting_env: tuple[Alerting, dict[str, str]]
+) -> None:
+    alerting, env = alerting_env
+    alerting.set_rules(
+        {
+            "name": "errors",
+            "kind": "threshold",
+            "metric": "error_rate",
+            "above": 0.1,
+            "window": "1m",
+        }
+    )
+    alerting.plant(T0, 100, 50)
+    with WebhookReceiver() as hooks:
+        alerting.add_channel("oncall", hooks.hook_url)
+        alerting.run(T0 + MINUTE)
+    [alert] = json.loads(cli("alerts", "list", "--json", env=env).out)
+    shown = cli("alerts", "show", str(alert["id"]))
+    as_json = json.loads(cli("alerts", "show", str(alert["id"]), "--json").out)
+    assert shown.code == 0, shown.err
+    assert f"alert {alert['id']}: support-intent/errors is firing (warning)" in shown.out
+    assert "fired: 2026-12-01 12:01:00" in shown.out
+    assert [(n["channel"], n["event_type"], n["status"]) for n in as_json["notifications"]] == [
+        ("oncall", "alert.firing", "delivered")
+    ]
