@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.stages import Stage
+from registry.text import PersonName, Reason
 
 ModelName = Field(
     min_length=1,
@@ -82,10 +83,8 @@ class PromoteParams(FlowParams):
     model: str = ModelName
     version: int = Field(ge=1, description="Version number to promote.")
     stage: PromotionTarget = Field(default=PromotionTarget.PRODUCTION, description="Target stage.")
-    requester: str = Field(min_length=1, max_length=128, description="Who asks for this promotion.")
-    reason: str = Field(
-        default="promotion", max_length=2000, description="Why (kept in the ledger)."
-    )
+    requester: PersonName = Field(description="Who asks for this promotion.")
+    reason: Reason = Field(default="promotion", description="Why (kept in the ledger).")
     timeout_seconds: int = Field(
         default=3600, ge=10, le=7 * 24 * 3600, description="How long to wait for approvals."
     )
@@ -98,5 +97,5 @@ class RetrainParams(FlowParams):
     dataset: str = Field(default=TRAIN_DATASET, min_length=1)
     eval_dataset: str = Field(default=EVAL_DATASET, min_length=1)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
-    requester: str = Field(default="retrain", min_length=1, max_length=128)
+    requester: PersonName = "retrain"
     approval_timeout_seconds: int = Field(default=24 * 3600, ge=10, le=7 * 24 * 3600)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field
 from sqlalchemy.orm import Session
 
 from registry.approvals import ApprovalRepository
 from registry.domain import Approval, ApprovalStatus, Frozen, Team
+from registry.text import Comment, PersonName
 
 
 class ReviewAnswer(Frozen):
     """One reviewer's answer, as the Prefect form or `modelops approvals` gives it."""
 
     approve: bool
-    reviewer: str = Field(min_length=1, max_length=128)
-    comment: str = ""
+    reviewer: PersonName
+    comment: Comment = ""
 
 
 class ReviewOutcome(Frozen):

@@ -1,12 +1,14 @@
 """The catalog file format: pydantic models of `providers/*.yaml` and `models/*.yaml`.
 
-Every model forbids unknown keys, so a typo'd key is reported by name.
+Every model forbids unknown keys, so a typo'd key is reported by name. Every text and
+JSON field is bounded and free of control characters; numbers are finite.
 """
 
 from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import re
 from collections.abc import Callable, Sequence
 from typing import Annotated
@@ -23,6 +25,7 @@ from pydantic import (
 )
 
 from registry.stages import Stage
+from registry.text import PersonName, check_multi_line, check_single_line
 
 CATEGORIES: tuple[str, ...] = (
     "chat",
@@ -40,6 +43,16 @@ CATEGORIES: tuple[str, ...] = (
 PROVIDER_KINDS: tuple[str, ...] = ("local", "openai", "anthropic", "asyncgen")
 ROLLOUT_STRATEGIES: tuple[str, ...] = ("direct", "rolling", "canary", "blue-green")
 POLICY_STAGES: tuple[str, ...] = (Stage.TESTING.value, Stage.STAGING.value, Stage.PRODUCTION.value)
+
+# Limits of free-form fields; names and URLs carry their own (matching their columns).
+MAX_DESCRIPTION = 2000
+MAX_JSON_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 8
+MAX_JSON_ITEMS = 256  # entries of one list or mapping
+MAX_JSON_KEY = 128
+MAX_JSON_STRING = 4000
+MAX_APPROVERS = 32
+MAX_ROLLOUT_STEPS = 20
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -104,7 +117,62 @@ def _check_base_url(value: str) -> str:
     return value
 
 
-BaseUrl = Annotated[str, Field(max_length=512), AfterValidator(_check_base_url)]
+def _check_json_document(document: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """A JSON object within the size, depth and length limits, its text printable."""
+    _check_json_value(document, path="", depth=1)
+    size = len(json.dumps(document, separators=(",", ":")).encode())
+    if size > MAX_JSON_BYTES:
+        raise ValueError(f"is {size:,} bytes as JSON; the limit is {MAX_JSON_BYTES:,} bytes")
+    return document
+
+
+def _check_json_value(value: JsonValue, *, path: str, depth: int) -> None:
+    where = f"{path}: " if path else ""
+    if isinstance(value, str):
+        if len(value) > MAX_JSON_STRING:
+            raise ValueError(
+                f"{where}text is {len(value):,} characters; the limit is {MAX_JSON_STRING:,}"
+            )
+        _prefixed(where, check_multi_line, value)
+        return
+    if not isinstance(value, dict | list):
+        return
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"{where}nested deeper than the limit of {MAX_JSON_DEPTH} levels")
+    if len(value) > MAX_JSON_ITEMS:
+        raise ValueError(f"{where}has {len(value):,} entries; the limit is {MAX_JSON_ITEMS}")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(key, str):
+            _check_json_key(key, where)
+        child = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
+        _check_json_value(item, path=child, depth=depth + 1)
+
+
+def _check_json_key(key: str, where: str) -> None:
+    if len(key) > MAX_JSON_KEY:
+        raise ValueError(f"{where}a key is {len(key):,} characters; the limit is {MAX_JSON_KEY}")
+    _prefixed(where, check_single_line, key)
+
+
+def _prefixed(where: str, check: Callable[[str], str], value: str) -> None:
+    try:
+        check(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}{exc}") from None
+
+
+JsonDocument = Annotated[dict[str, JsonValue], AfterValidator(_check_json_document)]
+BaseUrl = Annotated[
+    str,
+    Field(max_length=512),
+    AfterValidator(check_single_line),
+    AfterValidator(_check_base_url),
+]
+ProviderModel = Annotated[
+    str, Field(min_length=1, max_length=256), AfterValidator(check_single_line)
+]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION), AfterValidator(check_multi_line)]
 ProviderKind = Annotated[str, AfterValidator(_one_of("provider kind", PROVIDER_KINDS))]
 Category = Annotated[str, AfterValidator(_one_of("category", CATEGORIES))]
 Strategy = Annotated[str, AfterValidator(_one_of("rollout strategy", ROLLOUT_STRATEGIES))]
@@ -113,7 +181,8 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN have no JSON form, so the database could not store them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ProviderSpec(Spec):
@@ -122,7 +191,7 @@ class ProviderSpec(Spec):
     name: ProviderName
     kind: ProviderKind
     base_url: BaseUrl | None = None
-    options: dict[str, JsonValue] = Field(default_factory=dict)
+    options: JsonDocument = Field(default_factory=dict)
 
     @field_validator("options")
     @classmethod
@@ -155,10 +224,8 @@ class GatesSpec(Spec):
 class StagePolicySpec(Spec):
     """What entering one stage requires; stored as `registry.domain.StagePolicy`."""
 
-    approvers: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
-        default_factory=list
-    )
-    min_approvals: int = Field(default=1, ge=1)
+    approvers: list[PersonName] = Field(default_factory=list, max_length=MAX_APPROVERS)
+    min_approvals: int = Field(default=1, ge=1, le=MAX_APPROVERS)
     four_eyes: bool = False
     gates: GatesSpec = Field(default_factory=GatesSpec)
 
@@ -196,9 +263,9 @@ class RolloutSpec(Spec):
     """How a new version reaches traffic on an endpoint."""
 
     strategy: Strategy = "direct"
-    steps: list[Percent] = Field(default_factory=lambda: [100])
-    bake_seconds: int = Field(default=300, ge=0)
-    min_samples: int = Field(default=500, ge=0)
+    steps: list[Percent] = Field(default_factory=lambda: [100], max_length=MAX_ROLLOUT_STEPS)
+    bake_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    min_samples: int = Field(default=500, ge=0, le=1_000_000_000)
     max_error_rate_increase: Fraction = 0.01
 
     @field_validator("steps")
@@ -221,9 +288,9 @@ class ModelSpec(Spec):
     name: ModelName
     team: TeamName
     provider: ProviderName
-    base_model: str = Field(min_length=1, max_length=256)
+    base_model: ProviderModel
     category: Category
-    description: str = ""
+    description: Description = ""
     cost: CostSpec = Field(default_factory=CostSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)

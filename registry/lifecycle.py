@@ -7,7 +7,9 @@ second production version (the database's partial unique index backs this up).
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
 from registry.approvals import ApprovalRepository
@@ -31,29 +33,36 @@ from registry.ledger import LedgerRepository
 from registry.model_repository import ModelRepository
 from registry.stages import Stage, allowed_targets
 from registry.tables import ModelVersionRow
+from registry.text import PersonName, Reason, check_single_line
 
-Actor = Field(min_length=1, max_length=128)
-Reason = Field(min_length=1, max_length=4000)
+# Lengths match the columns; numbers fit PostgreSQL's 32-bit INTEGER.
+ModelName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_single_line)]
+ProviderModelId = Annotated[
+    str, Field(min_length=1, max_length=256), AfterValidator(check_single_line)
+]
+FlowRunId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_single_line)]
+VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class NewVersion(Frozen):
-    model: str
-    provider_model_id: str = Field(min_length=1, max_length=256)
-    actor: str = Actor
-    reason: str = "registered"
+    model: ModelName
+    provider_model_id: ProviderModelId
+    actor: PersonName
+    reason: Reason = "registered"
     lineage: Lineage = Lineage()
 
 
 class TransitionRequest(Frozen):
-    model: str
-    version: int = Field(ge=1)
+    model: ModelName
+    version: VersionNumber
     target: Stage
-    actor: str = Actor
-    reason: str = Reason
+    actor: PersonName
+    reason: Reason
     expect: Stage | None = None
     evidence: JsonObject = Field(default_factory=dict)
-    flow_run_id: str | None = None
-    approval_id: int | None = None
+    flow_run_id: FlowRunId | None = None
+    approval_id: RowId | None = None
 
 
 class TransitionResult(Frozen):
@@ -196,10 +205,14 @@ def _archive_current_production(
 
 
 class RollbackRequest(Frozen):
-    model: str
-    actor: str = Actor
-    reason: str = Reason
-    flow_run_id: str | None = None
+    """`expect` is the production version the caller saw: a rollback is a compare-and-set
+    on it, so N callers who saw the same incident move production back one step, not N."""
+
+    model: ModelName
+    actor: PersonName
+    reason: Reason
+    expect: VersionNumber | None = None
+    flow_run_id: FlowRunId | None = None
 
 
 def rollback(session: Session, team: Team, request: RollbackRequest) -> TransitionResult:
@@ -210,6 +223,7 @@ def rollback(session: Session, team: Team, request: RollbackRequest) -> Transiti
     with translate_database_errors(what):
         model_row = models.row(request.model)
         current = models.production(request.model)
+        _check_expected_production(request, current)
         if current is None:
             raise InvalidTransitionError(f"{what}: no version is in production")
         target = ledger.last_good_production(model_row, excluding=current.version)
@@ -245,4 +259,13 @@ def rollback(session: Session, team: Team, request: RollbackRequest) -> Transiti
         version=models.version(request.model, target),
         from_stage=Stage.ARCHIVED,
         replaced=current.version,
+    )
+
+
+def _check_expected_production(request: RollbackRequest, current: ModelVersion | None) -> None:
+    if request.expect is None or (current is not None and current.version == request.expect):
+        return
+    now = f"production is v{current.version}" if current else "no version is in production"
+    raise ConflictError(
+        f"rolling back {request.model}: {now}, not v{request.expect} as expected; nothing changed"
     )

@@ -6,12 +6,14 @@ A new area is one entry in `COMMANDS`: its name, the module holding it and a one
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
-# typer vendors click; its exception classes live here.
 from typer import Abort
-from typer._click.exceptions import ClickException, UsageError
+
+# typer vendors click; its exception classes live here.
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
 from modelops.cli.errors import BAD_INPUT, FAILURE, describe_failure
 from modelops.cli.lazy import LazyGroup, SubCommand
@@ -53,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) 0, 1 (failure) or 2 (bad input)."""
     try:
         result = build_command().main(args=argv, prog_name="modelops", standalone_mode=False)
-    except UsageError as exc:
+    except NoArgsIsHelpError as exc:
         exc.show()
         return _exit(BAD_INPUT)
+    except UsageError as exc:
+        _show(exc)
+        return _exit(BAD_INPUT)
     except ClickException as exc:
-        exc.show()
+        _show(exc)
         return _exit(exc.exit_code)
     except Abort:
         return _fail("aborted", FAILURE)
@@ -66,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _fail(*describe_failure(exc))
     return _exit(result if isinstance(result, int) else 0)
+
+
+def _show(error: ClickException) -> None:
+    """Click's own report of a usage error, with any control character the user typed escaped."""
+    from registry.text import visible
+
+    report = io.StringIO()
+    error.show(file=report)
+    sys.stderr.write(visible(report.getvalue()))
 
 
 def _fail(message: str, code: int) -> int:

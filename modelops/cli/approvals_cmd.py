@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from modelops.cli.arguments import INT32_MAX, single_line
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import print_json, print_table, say
@@ -18,9 +19,16 @@ from registry.domain import Approval, ApprovalStatus
 app = typer.Typer(help="Approvals: list them, approve or reject (resumes the waiting promote run).")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ApprovalId = Annotated[int, typer.Argument(help="Approval id (see `modelops approvals list`).")]
-Reviewer = Annotated[str, typer.Option("--reviewer", help="Who answers (an approver).")]
-Comment = Annotated[str, typer.Option("--comment", help="Why (kept with the decision).")]
+ApprovalId = Annotated[
+    int,
+    typer.Argument(help="Approval id (see `modelops approvals list`).", min=1, max=INT32_MAX),
+]
+Reviewer = Annotated[
+    str, typer.Option("--reviewer", help="Who answers (an approver).", callback=single_line(128))
+]
+Comment = Annotated[
+    str, typer.Option("--comment", help="Why (kept with the decision).", callback=single_line(4000))
+]
 Wait = Annotated[
     float,
     typer.Option("--wait", help="Seconds to wait for the flow to take the answer (0: don't)."),

@@ -7,7 +7,6 @@ so a stored value can never move the cursor or clear a reader's screen.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
@@ -16,24 +15,19 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
+from registry.text import visible
+
+__all__ = ["Cell", "print_json", "print_table", "say", "stderr", "stdout", "visible"]
+
 Cell = str | int | float | bool | None | datetime | Enum
 
 # Piped output gets a wide page, so tables stay one row per line in logs and files.
 PIPED_WIDTH = 160
-# C0 and C1 controls, DEL, and the bidirectional overrides that reorder what is shown.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 if not stdout.is_terminal:
     stdout.width = PIPED_WIDTH
-
-
-def visible(text: str, *, keep_newlines: bool = True) -> str:
-    """`text` with every control character written as its escape (`\\x1b`, `\\u202e`)."""
-    pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
-    return pattern.sub(lambda match: repr(match.group())[1:-1], text)
 
 
 def print_json(data: object) -> None:

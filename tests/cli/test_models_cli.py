@@ -70,7 +70,7 @@ def test_rollback_via_cli_restores_the_previous_version(cli: Cli, env: dict[str,
     [
         (("models", "show", "nope"), "no model 'nope' in team 'default'; known models: support-intent"),
         (("models", "stage", "support-intent", "1", "live", "--actor", "a", "--reason", "r"),
-         "'live' is not one of"),
+         "'live' is not a stage; stages: development, testing, staging, production, archived, rejected"),
         (("models", "stage", "support-intent", "1", "testing", "--actor", "a", "--reason", "r"),
          "cannot move from staging to testing"),
         (("models", "history", "support-intent", "--at", "yesterday"),
