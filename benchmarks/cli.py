@@ -3,13 +3,15 @@
     .venv/bin/python benchmarks/cli.py --runs 7
 
 Each command runs as its own process on a migrated SQLite database with the example
-catalog synced and one version registered; the table shows medians and their ratio.
+catalog synced and one version registered; the table shows medians of wall time and of
+the process's CPU time (user + system, steadier on a busy machine) and their ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,15 +58,23 @@ def _available(args: tuple[str, ...], env: dict[str, str]) -> bool:
     return probe.returncode == 0
 
 
-def _median_seconds(argv: list[str], env: dict[str, str], runs: int) -> float:
-    times = []
+def _median_seconds(argv: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of `runs` runs of `argv`."""
+    wall, cpu = [], []
     for _ in range(runs):
+        before = _children_cpu()
         start = time.perf_counter()
         done = subprocess.run(argv, env=env, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
+        wall.append(time.perf_counter() - start)
+        cpu.append(_children_cpu() - before)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode(errors='replace')}")
-    return statistics.median(times)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -76,15 +86,22 @@ def main() -> None:
         for step in SETUP:
             subprocess.run(_cli(step), env=env, capture_output=True, check=True)
         anchor = _median_seconds([sys.executable, "-c", "pass"], env, options.runs)
-        print(f"{'command':<40} {'median ms':>10} {'x python -c pass':>17}")
-        print(f"{'python -c pass':<40} {anchor * 1000:>10.0f} {1.0:>17.1f}")
+        print(f"{'command':<40} {'wall ms':>8} {'ratio':>6} {'cpu ms':>8} {'ratio':>6}")
+        _row("python -c pass", anchor, anchor)
         for command in READ_COMMANDS:
-            if not _available(command, env):
-                print(f"{'modelops ' + ' '.join(command):<40} {'(not in this build)':>28}")
-                continue
-            seconds = _median_seconds(_cli(command), env, options.runs)
             name = "modelops " + " ".join(command)
-            print(f"{name:<40} {seconds * 1000:>10.0f} {seconds / anchor:>17.1f}")
+            if _available(command, env):
+                _row(name, _median_seconds(_cli(command), env, options.runs), anchor)
+            else:
+                print(f"{name:<40} {'(not in this build)':>30}")
+
+
+def _row(name: str, measured: tuple[float, float], anchor: tuple[float, float]) -> None:
+    (wall, cpu), (anchor_wall, anchor_cpu) = measured, anchor
+    print(
+        f"{name:<40} {wall * 1000:>8.0f} {wall / anchor_wall:>6.1f} "
+        f"{cpu * 1000:>8.0f} {cpu / anchor_cpu:>6.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -221,7 +221,8 @@ def rollback(session: Session, team: Team, request: RollbackRequest) -> Transiti
     ledger = LedgerRepository(session, team)
     what = f"rolling back {request.model}"
     with translate_database_errors(what):
-        model_row = models.row(request.model)
+        # Rollbacks of one model queue here, so each sees what the one before it did.
+        model_row = models.row(request.model, for_update=True)
         current = models.production(request.model)
         _check_expected_production(request, current)
         if current is None:
