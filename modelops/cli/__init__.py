@@ -83,9 +83,9 @@ def _show(error: ClickException) -> None:
 
 
 def _fail(message: str, code: int) -> int:
-    from modelops.cli.output import stderr, visible
+    from modelops.cli.output import stderr
 
-    stderr.print(f"error: {visible(message)}", markup=False)
+    stderr.print(f"error: {message}", markup=False)
     return _exit(code)
 
 

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
@@ -24,8 +25,17 @@ Cell = str | int | float | bool | None | datetime | Enum
 # Piped output gets a wide page, so tables stay one row per line in logs and files.
 PIPED_WIDTH = 160
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _Terminal(Console):
+    """A console that shows the control characters of any text it prints as escapes."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        shown = (visible(item) if isinstance(item, str) else item for item in objects)
+        super().print(*shown, **options)
+
+
+stdout = _Terminal(highlight=False, soft_wrap=True)
+stderr = _Terminal(stderr=True, highlight=False, soft_wrap=True)
 if not stdout.is_terminal:
     stdout.width = PIPED_WIDTH
 
@@ -79,4 +89,4 @@ def _text(value: str) -> str:
 
 def say(message: str) -> None:
     """Print a line for people; the message may use rich markup, control characters show."""
-    stdout.print(visible(message))
+    stdout.print(message)

@@ -59,3 +59,15 @@ def test_json_output_escapes_control_characters_and_keeps_the_value(
     result = cli("models", "history", "support-intent", "--json", env=env)
     assert "\x1b" not in result.out
     assert json.loads(result.out)[-1]["actor"] == f"mallory{CLEAR_SCREEN}"
+
+
+def test_every_line_the_consoles_print_escapes_control_characters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from modelops.cli import output
+
+    output.stderr.print(f"key {CLEAR_SCREEN}label cannot be opened", markup=False)
+    output.say(f"two\nlines, one {CLEAR_SCREEN}")
+    captured = capsys.readouterr()
+    assert captured.err == "key \\x1b[2Jlabel cannot be opened\n"
+    assert captured.out == "two\nlines, one \\x1b[2J\n"
