@@ -1,8 +1,9 @@
 """Lifecycle service: register versions, move them through stages, roll back.
 
 Every move is a compare-and-set on the current stage plus a ledger entry, in the
-caller's transaction. Concurrent writers lose with `ConflictError`, never with a
-second production version (the database's partial unique index backs this up).
+caller's transaction (a rollback also on the production version its caller saw).
+Concurrent writers lose with `ConflictError`, never with a second production
+version (the database's partial unique index backs this up).
 """
 
 from __future__ import annotations
@@ -31,18 +32,19 @@ from registry.errors import (
 )
 from registry.ledger import LedgerRepository
 from registry.model_repository import ModelRepository
+from registry.orm import INT32_MAX
 from registry.stages import Stage, allowed_targets
 from registry.tables import ModelVersionRow
 from registry.text import PersonName, Reason, check_single_line
 
-# Lengths match the columns; numbers fit PostgreSQL's 32-bit INTEGER.
+# Lengths and ranges match the columns.
 ModelName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_single_line)]
 ProviderModelId = Annotated[
     str, Field(min_length=1, max_length=256), AfterValidator(check_single_line)
 ]
 FlowRunId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_single_line)]
-VersionNumber = Annotated[int, Field(ge=1, le=2**31 - 1)]
-RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
+RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 class NewVersion(Frozen):

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import typer
 
-# INTEGER columns (ids, version numbers, priorities) on PostgreSQL hold 32 bits.
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
+from registry.orm import INT32_MAX, INT32_MIN
+
+__all__ = ["INT32_MAX", "INT32_MIN", "single_line"]
 
 
 def single_line(max_length: int) -> Callable[[str | None], str | None]:
