@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.orm import INT32_MAX
 from registry.stages import Stage
 from registry.text import PersonName, Reason
 
@@ -47,7 +48,10 @@ class FineTuneParams(FlowParams):
         default=TRAIN_DATASET, min_length=1, description="Training JSONL (OpenAI chat format)."
     )
     parent_version: int | None = Field(
-        default=None, ge=1, description="Version to start from; empty = production, else latest."
+        default=None,
+        ge=1,
+        le=INT32_MAX,
+        description="Version to start from; empty = production, else latest.",
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     actor: str = Field(default="fine-tune", min_length=1, max_length=128)
@@ -59,7 +63,7 @@ class EvaluateParams(FlowParams):
     """Score a version on an eval dataset, compare with the champion, judge the gates."""
 
     model: str = ModelName
-    version: int = Field(ge=1, description="Version number to evaluate.")
+    version: int = Field(ge=1, le=INT32_MAX, description="Version number to evaluate.")
     dataset: str = Field(default=EVAL_DATASET, min_length=1, description="Eval JSONL.")
     concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
     actor: str = Field(default="evaluate", min_length=1, max_length=128)
@@ -81,7 +85,7 @@ class PromoteParams(FlowParams):
     """Promote one version to a stage, with the approvals its policy requires."""
 
     model: str = ModelName
-    version: int = Field(ge=1, description="Version number to promote.")
+    version: int = Field(ge=1, le=INT32_MAX, description="Version number to promote.")
     stage: PromotionTarget = Field(default=PromotionTarget.PRODUCTION, description="Target stage.")
     requester: PersonName = Field(description="Who asks for this promotion.")
     reason: Reason = Field(default="promotion", description="Why (kept in the ledger).")

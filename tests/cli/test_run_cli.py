@@ -39,3 +39,14 @@ def test_unknown_flow_and_malformed_pairs_exit_2_without_running(cli: Cli) -> No
     assert "unknown flow 'deploy-everything'; flows: register-model, fine-tune" in unknown.err
     malformed = cli("run", "promote", "--param", "version")
     assert malformed.code == 2 and "expected key=value" in malformed.err
+
+
+def test_promote_parameters_are_bounded_like_the_columns_they_reach() -> None:
+    with pytest.raises(BadInput) as caught:
+        build_params(
+            FLOWS["promote"],
+            ["model=support-intent", "version=99999999999", "requester=ann\x1b[2J"],
+        )
+    message = str(caught.value)
+    assert "--param version: Input should be less than or equal to 2147483647" in message
+    assert "--param requester: Value error, contains the control character \\x1b" in message
