@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 from typer._click import Command, Context  # typer vendors click
@@ -39,11 +40,11 @@ class SubCommand:
 class LazyGroup(TyperGroup):
     """A group of `SubCommand`s: placeholders for help, the real command once named."""
 
-    def __init__(self, *, entries: Mapping[str, SubCommand], **attrs: object) -> None:
-        placeholders = {
+    def __init__(self, *, entries: Mapping[str, SubCommand], **attrs: Any) -> None:
+        placeholders: dict[str, Command] = {
             name: TyperCommand(name, help=entry.summary) for name, entry in entries.items()
         }
-        super().__init__(commands=placeholders, **attrs)  # type: ignore[arg-type]
+        super().__init__(commands=placeholders, **attrs)
         self._entries = dict(entries)
         self._loaded: dict[str, Command] = {}
 
