@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from registry.catalog import CatalogError, load_catalog
-from registry.catalog_spec import MAX_DESCRIPTION, MAX_JSON_BYTES
+from registry.catalog_spec import MAX_DESCRIPTION
 from registry.catalog_yaml import MAX_ALIASES, MAX_EXPANDED_NODES, MAX_FILE_BYTES
+from registry.json_document import MAX_JSON_BYTES
 from tests.registry.test_catalog_support import make_catalog, model_doc, provider_doc, write
 
 MODEL_FILE = "models/support-intent.yaml"
