@@ -9,9 +9,9 @@ scipy; no I/O. Conventions shared by every function:
   the null (non-inferiority / superiority); intervals follow the alternative, so
   one-sided tests report half-open intervals.
 * Data conditions (empty arm, too few samples, zero variance, no successes, baseline
-  <= 0) come back as a coded ``status`` with a ``reason``, p-value 1 and unbounded
-  intervals; never NaN, never an exception. Misuse (negative counts, successes > n,
-  alpha outside (0, 1), unknown method) raises ``ValueError``.
+  <= 0, a single live arm) come back as a coded ``status`` with a ``reason``, p-value 1
+  and unbounded intervals; never NaN, never an exception. Misuse (negative counts,
+  successes > n, alpha outside (0, 1), unknown method) raises ``ValueError``.
 
 Public API (stable; later issues and outside checks import these names):
 
@@ -25,7 +25,7 @@ Public API (stable; later issues and outside checks import these names):
 * ``quantile_ci(values, q, *, confidence)`` (exact order-statistic interval) and
   ``compare_quantiles(x, y, q, *, alpha, alternative, margin, relative, bootstrap)``
   (order statistics by default, seeded ``Bootstrap`` on request).
-* ``mcnemar(b, c, *, exact, correction, alternative, alpha)``; ``paired_t(x, y, ...)``
+* ``mcnemar(b, c, *, exact, mid_p, correction, alternative, alpha)``; ``paired_t(x, y, ...)``
   and ``paired_t_from_stats(x, y, diff, ...)``.
 * ``adjust_pvalues(pvalues, *, method="holm"|"bh")``.
 * ``sample_size_proportions(p_baseline, mde, ...)``, ``sample_size_means(sd, mde,

@@ -166,7 +166,8 @@ def finish(
 ) -> Comparison:
     """Assemble a computed comparison; `test` is (statistic, p-value).
 
-    `rel_ci` overrides the delta-method interval of the relative lift (bootstrap).
+    `rel_ci` replaces the delta-method interval of the relative lift (the bootstrap passes
+    its percentile interval); without it the delta-method interval is computed here.
     """
     if relative is None:
         warnings = (*warnings, AnalysisWarning.BASELINE_NOT_POSITIVE)
@@ -185,9 +186,7 @@ def finish(
         diff_ci=diff_ci,
         rel_lift=None if relative is None else relative.estimate,
         rel_lift_se=None if relative is None else relative.se,
-        rel_lift_ci=None
-        if relative is None
-        else interval(relative, setup.alpha, setup.alternative),
+        rel_lift_ci=None if relative is None else rel_ci,
         statistic=statistic,
         p_value=p,
         dof=absolute.dof,

@@ -12,9 +12,9 @@ from functools import partial
 
 from analysis._core import check_alpha
 from analysis.means import compare_means
-from analysis.proportions import compare_proportions
+from analysis.proportions import compare_proportions, score_interval
 from analysis.quantiles import compare_quantiles
-from analysis.results import Comparison
+from analysis.results import Alternative, Comparison
 from analysis.stats import MeanStats, ProportionStats
 
 
@@ -51,8 +51,12 @@ class CanaryPolicy:
     """Margins and guards for `judge_canary`; catalog ``rollout:`` maps onto it.
 
     min_samples: requests per arm before any pass or fail.
-    max_error_rate_increase: absolute error-rate margin (0.01 = one point); must be
-        > 0 for a pass to be possible.
+    max_error_rate_increase: absolute error-rate margin (0.01 = one point): pass when
+        the canary is shown to err less than baseline + margin, fail when shown to err
+        more. 0 asks for more than parity: a pass needs the canary shown to err less
+        than the baseline, a canary that errs as often stays inconclusive however much
+        traffic it gets, and with no errors in either arm the check cannot be computed
+        (inconclusive).
     max_latency_increase_ratio / max_latency_increase_ms: latency margin, relative
         (0.1 = 10% slower) or in ms; at most one. Judged on the mean (`latency_ms`
         sufficient statistics) or, with `latency_quantile` (e.g. 0.95), on that
@@ -140,10 +144,10 @@ def judge_canary(baseline: ArmStats, canary: ArmStats, policy: CanaryPolicy) -> 
     margin m: pass when "canary - baseline < m" is shown (non-inferiority), fail
     when "canary - baseline > m" is shown, inconclusive (collect more data)
     otherwise. Error rate: pooled z / Farrington-Manning score test (works with
-    zero errors); latency: Welch t on the mean or order-statistic test on a
-    quantile; quality: Welch t. The verdict fails if any check fails and passes
-    only if every check passes. Below `min_samples` in either arm it is
-    inconclusive whatever the data.
+    zero errors), shown with the score interval those tests invert; latency: Welch
+    t on the mean or order-statistic test on a quantile; quality: Welch t. The
+    verdict fails if any check fails and passes only if every check passes. Below
+    `min_samples` in either arm it is inconclusive whatever the data.
     """
     if not (isinstance(baseline, ArmStats) and isinstance(canary, ArmStats)):
         raise ValueError("judge_canary takes two ArmStats")
@@ -185,7 +189,14 @@ def _error_check(baseline: ArmStats, canary: ArmStats, policy: CanaryPolicy) -> 
         alpha=policy.alpha_per_look,
     )
     shown_ok, shown_bad = compare(alternative="less"), compare(alternative="greater")
-    return _judge(CheckName.ERROR_RATE, shown_ok, shown_bad, margin, "absolute")
+    bounds = None
+    if shown_ok.ok:
+        # The interval the score tests invert, not compare_proportions' Newcombe interval.
+        alpha, base, cand = policy.alpha_per_look, baseline.errors, canary.errors
+        low, _ = score_interval(base, cand, alpha, Alternative.GREATER)
+        _, high = score_interval(base, cand, alpha, Alternative.LESS)
+        bounds = (low, high)
+    return _judge(CheckName.ERROR_RATE, shown_ok, shown_bad, margin, "absolute", bounds)
 
 
 @dataclass(frozen=True)
@@ -279,15 +290,22 @@ def _missing(name: CheckName, field: str, margin: float) -> CheckResult:
 
 
 def _judge(
-    name: CheckName, shown_ok: Comparison, shown_bad: Comparison, margin: float, unit: str
+    name: CheckName,
+    shown_ok: Comparison,
+    shown_bad: Comparison,
+    margin: float,
+    unit: str,
+    bounds: tuple[float, float] | None = None,
 ) -> CheckResult:
-    """Combine the non-inferiority test (`shown_ok`) and the inferiority test (`shown_bad`)."""
+    """Combine the non-inferiority test (`shown_ok`) and the inferiority test (`shown_bad`);
+    `bounds` replaces the tests' own intervals when those are not what the tests invert."""
     if not shown_ok.ok:
         detail = f"cannot test ({shown_ok.status}): {shown_ok.reason}"
         return CheckResult(
             name, VerdictStatus.INCONCLUSIVE, CheckReason.NOT_COMPUTABLE, detail, margin=margin
         )
-    estimate, bounds = _effect(shown_ok, shown_bad)
+    estimate, own_bounds = _effect(shown_ok, shown_bad)
+    bounds = own_bounds if bounds is None else bounds
     if shown_bad.significant:
         outcome, reason, verb = VerdictStatus.FAIL, CheckReason.WORSE_THAN_MARGIN, "exceeds"
     elif shown_ok.significant:

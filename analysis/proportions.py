@@ -1,11 +1,14 @@
 """Two-proportion comparisons: pooled z / Farrington-Manning score, Wald, Pearson chi2, Welch t.
 
-Intervals: Newcombe hybrid score ("z", "chi2"), unpooled Wald ("wald"), Welch t ("welch").
+Intervals: Newcombe hybrid score ("z", "chi2"), unpooled Wald ("wald"), Welch t ("welch");
+`score_interval` is the one that inverts the score test itself (the canary reports it).
 """
 
 from __future__ import annotations
 
 import math
+
+from scipy import optimize
 
 from analysis._core import (
     Effect,
@@ -218,6 +221,51 @@ def _restricted_mle(p1: float, n1: int, p2: float, n2: int, delta: float) -> tup
         root = 2.0 * u * math.cos(w) - cb / (3.0 * ca)
     p1_tilde = min(1.0, max(0.0, root))
     return p1_tilde, min(1.0, max(0.0, p1_tilde - delta))
+
+
+def score_interval(
+    a: ProportionStats, b: ProportionStats, alpha: float, alternative: Alternative
+) -> tuple[float, float]:
+    """Farrington-Manning score interval for p_b - p_a: every margin the score test keeps.
+
+    It inverts the test ``compare_proportions(method="z", margin=m)`` runs, so "significant
+    at margin m" and "m outside this interval" agree (Miettinen & Nurminen 1985, without
+    their n / (n - 1) factor). Both arms need units.
+    """
+    if a.n == 0 or b.n == 0:
+        raise ValueError(f"a score interval needs units in both arms (n_a={a.n}, n_b={b.n})")
+    z = -norm_ppf(alpha / 2.0 if alternative is Alternative.TWO_SIDED else alpha)
+    diff = b.mean - a.mean
+
+    def excess(delta: float) -> float:
+        return _score_z(a, b, delta) - z
+
+    def shortfall(delta: float) -> float:
+        return _score_z(a, b, delta) + z
+
+    # z decreases in the margin: it is +inf at -1, 0 at diff and -inf at +1.
+    low = -1.0 if diff <= -1.0 else float(optimize.brentq(excess, -1.0, diff, xtol=1e-14))
+    high = 1.0 if diff >= 1.0 else float(optimize.brentq(shortfall, diff, 1.0, xtol=1e-14))
+    if alternative is Alternative.GREATER:
+        return low, math.inf
+    if alternative is Alternative.LESS:
+        return -math.inf, high
+    return low, high
+
+
+# |z| beyond this is certain rejection at any alpha a float can hold; keeps root finding finite.
+_Z_CAP = 1e6
+
+
+def _score_z(a: ProportionStats, b: ProportionStats, delta: float) -> float:
+    """Score statistic of H0: p_b - p_a = delta, finite and continuous in delta."""
+    gap = b.mean - a.mean - delta
+    if gap == 0.0:
+        return 0.0
+    variance = _restricted_variance(a, b, delta)
+    if variance <= 0.0:
+        return math.copysign(_Z_CAP, gap)
+    return max(-_Z_CAP, min(_Z_CAP, gap / math.sqrt(variance)))
 
 
 def wilson_interval(successes: int, n: int, z: float) -> tuple[float, float]:

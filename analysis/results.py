@@ -39,6 +39,7 @@ class Status(StrEnum):
     ZERO_VARIANCE = "zero_variance"
     NO_SUCCESSES = "no_successes"
     BASELINE_NOT_POSITIVE = "baseline_not_positive"
+    SINGLE_ARM = "single_arm"  # only one arm is left to compare (an SRM split with one weight > 0)
 
 
 class AnalysisWarning(StrEnum):
@@ -57,7 +58,8 @@ class Comparison:
 
     `diff` is b - a. `diff_ci` matches `alternative`: two-sided, or half-open
     ``(low, inf)`` for "greater" and ``(-inf, high)`` for "less". `rel_lift` is
-    b / a - 1 with a delta-method interval, ``None`` when a's estimate is <= 0.
+    b / a - 1 with a delta-method interval (the percentile interval for the bootstrap),
+    ``None`` when a's estimate is <= 0.
     `diff_se` is the unpooled standard error of `diff` (the "z" test itself pools).
     The test is of ``diff - margin`` (or ``rel_lift - margin`` when `relative`).
     When `status` is not ``ok``: `p_value` is 1.0, `significant` is False,

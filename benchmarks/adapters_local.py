@@ -1,4 +1,5 @@
-"""Local provider figures: fine-tune time, eval accuracy and serving latency, v1 against v2.
+"""Local provider figures: fine-tune time, eval accuracy, artifact size and serving latency,
+for v1, v2 (a fine-tune of v1) and v2 trained from scratch on the same data.
 
     .venv/bin/python benchmarks/adapters_local.py
 
@@ -50,12 +51,18 @@ async def main() -> None:
         adapter = LocalAdapter(Path(data_dir))
         v1, v1_seconds = await fine_tune(adapter, "tfidf-logreg", "base.jsonl", "bench-v1")
         v2, v2_seconds = await fine_tune(adapter, v1, "train.jsonl", "bench-v2")
-        for name, model_id, seconds in (("v1", v1, v1_seconds), ("v2", v2, v2_seconds)):
+        scratch, scratch_seconds = await fine_tune(
+            adapter, "tfidf-logreg", "train.jsonl", "bench-scratch"
+        )
+        runs = (("v1", v1, v1_seconds), ("v2", v2, v2_seconds))
+        for name, model_id, seconds in (*runs, ("v2 from scratch", scratch, scratch_seconds)):
             accuracy, latencies = await evaluate(adapter, model_id)
             cuts = statistics.quantiles(latencies, n=100)
+            size = adapter.artifact_path(model_id).stat().st_size / 1024
             print(
                 f"{name} {model_id}: fine-tune {seconds:.2f}s, eval accuracy {accuracy:.4f}, "
-                f"classify latency p50 {cuts[49]:.2f} ms p95 {cuts[94]:.2f} ms"
+                f"artifact {size:.0f} KiB, classify latency p50 {cuts[49]:.2f} ms "
+                f"p95 {cuts[94]:.2f} ms"
             )
 
 

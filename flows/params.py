@@ -90,7 +90,7 @@ class PromoteParams(FlowParams):
     requester: PersonName = Field(description="Who asks for this promotion.")
     reason: Reason = Field(default="promotion", description="Why (kept in the ledger).")
     timeout_seconds: int = Field(
-        default=3600, ge=10, le=7 * 24 * 3600, description="How long to wait for approvals."
+        default=3600, ge=1, le=7 * 24 * 3600, description="How long to wait for approvals."
     )
 
 

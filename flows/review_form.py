@@ -9,6 +9,7 @@ from pydantic import Field
 
 from registry.domain import Approval
 from tasks.promotion import PromotionEvidence
+from tasks.promotion_report import attempts_table, evidence_table, markdown_cell
 
 
 class Decision(StrEnum):
@@ -17,56 +18,39 @@ class Decision(StrEnum):
 
 
 class ReviewForm(RunInput):
-    """What a reviewer answers; `modelops approvals approve|reject` sends the same fields."""
+    """What a reviewer answers; `modelops approvals approve|reject` sends the same fields.
 
-    decision: Decision = Field(default=Decision.REJECT, description="Approve or reject.")
-    reviewer: str = Field(default="", description="Your name, as listed in the model's policy.")
-    comment: str = Field(default="", description="Why (kept in the ledger).")
+    Every field but the comment is required and has no default, so the UI shows no
+    pre-filled answer and the API refuses an answer that leaves one out.
+    """
+
+    decision: Decision = Field(description="Approve or reject.")
+    reviewer: str = Field(
+        min_length=1, max_length=128, description="Your name, as listed in the model's policy."
+    )
+    code: str = Field(
+        pattern=r"^[0-9]{6}$",
+        description="The six-digit code your authenticator app shows now (each works once).",
+    )
+    comment: str = Field(default="", max_length=2000, description="Why (kept in the ledger).")
 
 
 def review_markdown(evidence: PromotionEvidence, approval: Approval, note: str = "") -> str:
     """The evidence a reviewer needs, as Markdown above the form."""
     version = evidence.version
+    approvers = markdown_cell(", ".join(approval.approvers) or "anyone")
     lines = [
         f"## Promote **{evidence.model}** v{version.version} to **{evidence.target}**?",
         "",
-        f"Approval #{approval.id}, requested by **{approval.requester}**. "
-        f"Approvers: {', '.join(approval.approvers) or 'anyone'}; "
-        f"{approval.min_approvals} needed"
+        f"Approval #{approval.id}, requested by **{markdown_cell(approval.requester)}**. "
+        f"Approvers: {approvers}; {approval.min_approvals} needed"
         + ("; the requester may not approve (four eyes)." if approval.four_eyes else "."),
+        "Prove who you are with the code of your authenticator app "
+        "(enrol once with `modelops approvers enroll NAME`).",
     ]
     if note:
-        lines += ["", f"> **{note}**"]
-    lines += ["", "| | |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in _evidence_rows(evidence)]
+        lines += ["", f"> **{markdown_cell(note)}**"]
+    lines += ["", *evidence_table(evidence)]
+    if approval.attempts:
+        lines += ["", "#### Refused answers", "", *attempts_table(approval)]
     return "\n".join(lines)
-
-
-def _evidence_rows(evidence: PromotionEvidence) -> list[tuple[str, str]]:
-    version, evaluation, lineage = evidence.version, evidence.evaluation, evidence.version.lineage
-    champion = f"v{evidence.champion}" if evidence.champion else "none"
-    rows = [
-        ("current stage", str(version.stage)),
-        ("champion (production)", champion),
-        ("provider model id", version.provider_model_id),
-        ("parent version", f"v{lineage.parent_version}" if lineage.parent_version else "none"),
-        (
-            "dataset",
-            f"{lineage.dataset_uri or '-'} (sha256 {(lineage.dataset_sha256 or '-')[:12]})",
-        ),
-    ]
-    if evaluation is None:
-        rows.append(("evaluation", "none"))
-    else:
-        interval = f"[{evaluation.accuracy_low:.3f}, {evaluation.accuracy_high:.3f}]"
-        rows += [
-            (
-                "evaluation",
-                f"#{evaluation.id} on {evaluation.dataset}, {evaluation.examples} examples",
-            ),
-            ("accuracy (95% Wilson)", f"{evaluation.accuracy:.3f} {interval}"),
-            ("latency p95", f"{evaluation.latency_p95_ms:.1f} ms"),
-            ("vs champion", evaluation.versus_champion),
-        ]
-    rows.append(("gates", "pass" if evidence.gates_pass else "; ".join(evidence.gate_failures)))
-    return rows

@@ -2,8 +2,9 @@
 
 It runs on a fresh SQLite database under `$MODELOPS_DATA_DIR/demo` with the local
 provider (real scikit-learn training), and on Prefect's ephemeral API unless
-PREFECT_API_URL names a server. It answers its own approval through the Prefect
-API, as a reviewer would in the UI, and says so.
+PREFECT_API_URL names a server. It enrols two approvers, plays their authenticator
+apps (computing their one-time codes from the enrolled secrets) and answers its own
+approvals through the Prefect API, as a reviewer would in the UI, and says so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from flows.answers import answer, flow_run_state
 from flows.evaluate import EvaluateOutcome, evaluate
 from flows.fine_tune import FineTuneOutcome, fine_tune
@@ -33,10 +36,14 @@ from flows.promote import PromoteOutcome, promote
 from flows.register_model import register_model
 from modelops.cli.models_cmd import print_ledger
 from modelops.cli.output import say
+from modelops.prefect_env import prepare_prefect
 from modelops.runtime import Runtime, open_runtime
 from modelops.settings import Settings
 from registry.approvals import ApprovalRepository
+from registry.approvers.repository import ApproverRepository
+from registry.approvers.totp import code_at
 from registry.domain import Approval, ApprovalStatus
+from registry.keys.crypto import MasterKeyring, new_master_key
 from registry.ledger import LedgerRepository
 from registry.lifecycle import RollbackRequest, rollback
 from registry.model_repository import ModelRepository
@@ -44,6 +51,7 @@ from registry.schema import upgrade
 
 MODEL = "support-intent"
 REQUESTER = "demo-requester"
+APPROVERS = ("alice", "bob")  # as the shipped catalog's production policy names them
 
 
 def prepare(data_root: Path) -> Settings:
@@ -54,9 +62,12 @@ def prepare(data_root: Path) -> Settings:
     os.environ["MODELOPS_DATA_DIR"] = str(demo_dir)
     os.environ["MODELOPS_TEAM"] = "default"
     os.environ.pop("MODELOPS_DATABASE_URL", None)  # the demo never touches a real database
-    # Read by Prefect's ephemeral server, a subprocess started on first use: no phoning home.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+    # No telemetry, no tracebacks on the terminal, an ephemeral API that dies with the demo.
+    prepare_prefect(start_api=True)
+    # Approvers' TOTP secrets are sealed under the master key; without one, a throwaway key
+    # lives only in this process (the demo database is rebuilt on every run).
+    if not os.environ.get("MODELOPS_MASTER_KEY"):
+        os.environ["MODELOPS_MASTER_KEY"] = new_master_key()
     logging.getLogger("prefect").setLevel(logging.WARNING)
     return Settings()
 
@@ -84,7 +95,8 @@ def _lifecycle(rt: Runtime) -> None:
     _report_evaluation("3.", registered.version, _evaluate(registered.version))
     tuned = _fine_tune("4.", TrainingSettings(seed=0))
     _report_evaluation("5.", tuned.version, _evaluate(tuned.version))
-    _promote("6.", tuned.version, reviewer="alice")
+    apps = _enrol_approvers(rt)
+    _promote("  ", tuned.version, reviewer="alice", app=apps["alice"])
     challenger = _fine_tune("7.", TrainingSettings(seed=7, n_epochs=8))
     scored = _evaluate(challenger.version)
     _report_evaluation("8.", challenger.version, scored)
@@ -92,7 +104,7 @@ def _lifecycle(rt: Runtime) -> None:
         say("   the challenger did not pass its gates, so production stays as it is")
         _print_ledger(rt)
         return
-    _promote("9.", challenger.version, reviewer="bob")
+    _promote("9.", challenger.version, reviewer="bob", app=apps["bob"])
     between = datetime.now(UTC)
     with rt.transaction() as session:
         result = rollback(
@@ -130,7 +142,22 @@ def _report_evaluation(step: str, version: int, scored: EvaluateOutcome) -> None
         say(f"   gate failed: {failure}")
 
 
-def _promote(step: str, version: int, *, reviewer: str) -> PromoteOutcome:
+def _enrol_approvers(rt: Runtime) -> dict[str, SecretStr]:
+    """Enrol the policy's approvers; their secrets stay in memory, standing in for the
+    authenticator apps that would have scanned the otpauth URIs."""
+    ring = MasterKeyring.from_setting(rt.settings.master_key)
+    with rt.transaction() as session:
+        approvers = ApproverRepository(session, rt.require_team(session), ring)
+        apps = {name: approvers.enroll(name).secret for name in APPROVERS}
+    say(
+        f"6. approvers {' and '.join(APPROVERS)} enrolled: each got a TOTP secret (RFC 6238), "
+        "stored sealed under the master key; the demo plays their authenticator apps, "
+        "computing each code from the secret as the app would"
+    )
+    return apps
+
+
+def _promote(step: str, version: int, *, reviewer: str, app: SecretStr) -> PromoteOutcome:
     """Run promote in a thread; answer its approval through the Prefect API meanwhile."""
     params = PromoteParams(model=MODEL, version=version, requester=REQUESTER, reason="demo")
     box: dict[str, PromoteOutcome | BaseException] = {}
@@ -144,8 +171,18 @@ def _promote(step: str, version: int, *, reviewer: str) -> PromoteOutcome:
         f"{', '.join(approval.approvers)} (four eyes: not {approval.requester}); "
         f"the run is paused in Prefect"
     )
-    say(f"   answering as {reviewer} through the Prefect API, as the UI's Resume form does")
-    answer(approval.flow_run_id or "", approve=True, reviewer=reviewer, comment="demo approval")
+    code = code_at(app.get_secret_value(), time.time())
+    say(
+        f"   {reviewer}'s authenticator app shows a six-digit code (computed by the demo); "
+        f"answering as {reviewer} through the Prefect API, as the UI's Resume form does"
+    )
+    answer(
+        approval.flow_run_id or "",
+        approve=True,
+        reviewer=reviewer,
+        code=code,
+        comment=f"demo approval by {reviewer}",
+    )
     runner.join()
     outcome = box["result"]
     if isinstance(outcome, BaseException):

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 from registry import evaluations, finetune_jobs, tables
+from registry.approvers import tables as approver_tables
+from registry.endpoints import tables as endpoint_tables
 from registry.keys import tables as key_tables
+from registry.tokens import tables as token_tables
 
-__all__ = ["evaluations", "finetune_jobs", "key_tables", "tables"]
+__all__ = [
+    "approver_tables",
+    "endpoint_tables",
+    "evaluations",
+    "finetune_jobs",
+    "key_tables",
+    "tables",
+    "token_tables",
+]

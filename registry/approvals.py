@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from registry.domain import Approval, ApprovalDecision, ApprovalStatus, StagePolicy, Team
+from registry.approvers.tables import ApprovalAttemptRow
+from registry.domain import (
+    Approval,
+    ApprovalDecision,
+    ApprovalRunner,
+    ApprovalStatus,
+    RefusedAttempt,
+    StagePolicy,
+    Team,
+)
 from registry.errors import ConflictError, NotFoundError
 from registry.orm import utcnow
 from registry.stages import Stage
 from registry.tables import ApprovalDecisionRow, ApprovalRow, ModelRow, ModelVersionRow
+
+MAX_REASON_CHARS = 1000
 
 
 class ApprovalRepository:
@@ -28,8 +39,11 @@ class ApprovalRepository:
         target: Stage,
         requester: str,
         policy: StagePolicy,
-        expires_at: datetime | None = None,
+        expires_in: timedelta | None = None,
+        runner: tuple[str, int] | None = None,
     ) -> Approval:
+        """A pending approval; `runner` (host, pid) is the process that will wait for it."""
+        now = utcnow()
         row = ApprovalRow(
             team_id=self._team.id,
             model_id=version.model_id,
@@ -40,7 +54,11 @@ class ApprovalRepository:
             min_approvals=policy.min_approvals,
             four_eyes=policy.four_eyes,
             status=ApprovalStatus.PENDING.value,
-            expires_at=expires_at,
+            created_at=now,
+            expires_at=now + expires_in if expires_in is not None else None,
+            runner_host=runner[0] if runner else None,
+            runner_pid=runner[1] if runner else None,
+            heartbeat_at=now if runner else None,
         )
         self._session.add(row)
         self._session.flush()
@@ -48,6 +66,20 @@ class ApprovalRepository:
 
     def attach_flow_run(self, approval_id: int, flow_run_id: str) -> None:
         self._row(approval_id).flow_run_id = flow_run_id
+
+    def heartbeat(self, approval_id: int, at: datetime) -> bool:
+        """The waiting run is alive; False once the approval is settled (nothing to wait for)."""
+        beat = self._session.execute(
+            update(ApprovalRow)
+            .where(
+                ApprovalRow.id == approval_id,
+                ApprovalRow.team_id == self._team.id,
+                ApprovalRow.status == ApprovalStatus.PENDING.value,
+            )
+            .values(heartbeat_at=at)
+            .returning(ApprovalRow.id)
+        ).first()
+        return beat is not None
 
     def get(self, approval_id: int) -> Approval:
         return self._to_approval(self._row(approval_id))
@@ -61,12 +93,38 @@ class ApprovalRepository:
         ]
 
     def record_decision(
-        self, approval_id: int, *, reviewer: str, decision: ApprovalStatus, comment: str
+        self,
+        approval_id: int,
+        *,
+        reviewer: str,
+        decision: ApprovalStatus,
+        comment: str,
+        enrolment_id: int | None = None,
     ) -> None:
         self._row(approval_id)  # scope check
         self._session.add(
             ApprovalDecisionRow(
-                approval_id=approval_id, reviewer=reviewer, decision=decision.value, comment=comment
+                approval_id=approval_id,
+                reviewer=reviewer,
+                decision=decision.value,
+                comment=comment,
+                enrolment_id=enrolment_id,
+                at=utcnow(),
+            )
+        )
+
+    def record_attempt(
+        self, approval_id: int, *, reviewer: str, decision: ApprovalStatus, reason: str
+    ) -> None:
+        """Keep a refused answer: who claimed it, and why it did not count."""
+        self._row(approval_id)  # scope check
+        self._session.add(
+            ApprovalAttemptRow(
+                approval_id=approval_id,
+                reviewer=reviewer[:128],
+                decision=decision.value,
+                reason=reason[:MAX_REASON_CHARS],
+                at=utcnow(),
             )
         )
 
@@ -99,6 +157,11 @@ class ApprovalRepository:
             .where(ApprovalDecisionRow.approval_id == row.id)
             .order_by(ApprovalDecisionRow.id)
         )
+        attempts = self._session.scalars(
+            select(ApprovalAttemptRow)
+            .where(ApprovalAttemptRow.approval_id == row.id)
+            .order_by(ApprovalAttemptRow.id)
+        )
         return Approval(
             id=row.id,
             model=model.name if model else "?",
@@ -122,4 +185,20 @@ class ApprovalRepository:
                 )
                 for d in decisions
             ],
+            attempts=[
+                RefusedAttempt(
+                    reviewer=a.reviewer,
+                    decision=ApprovalStatus(a.decision),
+                    reason=a.reason,
+                    at=a.at,
+                )
+                for a in attempts
+            ],
+            runner=_runner(row),
         )
+
+
+def _runner(row: ApprovalRow) -> ApprovalRunner | None:
+    if row.runner_host is None or row.runner_pid is None or row.heartbeat_at is None:
+        return None
+    return ApprovalRunner(host=row.runner_host, pid=row.runner_pid, heartbeat_at=row.heartbeat_at)

@@ -43,6 +43,7 @@ CATEGORIES: tuple[str, ...] = (
 PROVIDER_KINDS: tuple[str, ...] = ("local", "openai", "anthropic", "asyncgen")
 ROLLOUT_STRATEGIES: tuple[str, ...] = ("direct", "rolling", "canary", "blue-green")
 POLICY_STAGES: tuple[str, ...] = (Stage.TESTING.value, Stage.STAGING.value, Stage.PRODUCTION.value)
+CHAMPION_TESTS: tuple[str, ...] = ("exact", "mid-p")  # registry.gates.ChampionTest
 
 # Limits of free-form fields; names and URLs carry their own (matching their columns).
 MAX_DESCRIPTION = 2000
@@ -125,6 +126,7 @@ Description = Annotated[str, Field(max_length=MAX_DESCRIPTION), AfterValidator(c
 ProviderKind = Annotated[str, AfterValidator(_one_of("provider kind", PROVIDER_KINDS))]
 Category = Annotated[str, AfterValidator(_one_of("category", CATEGORIES))]
 Strategy = Annotated[str, AfterValidator(_one_of("rollout strategy", ROLLOUT_STRATEGIES))]
+ChampionTestName = Annotated[str, AfterValidator(_one_of("champion test", CHAMPION_TESTS))]
 Percent = Annotated[int, Field(ge=1, le=100)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
@@ -162,12 +164,27 @@ class CostSpec(Spec):
 
 
 class GatesSpec(Spec):
-    """Evaluation results a version needs before it may enter a stage; absent = no gate."""
+    """Evaluation results a version needs before it may enter a stage; absent = no gate.
+
+    `champion_test` picks the McNemar variant of `not_worse_than_champion`: "exact"
+    (the default when absent) or "mid-p", which is less conservative at small counts.
+    """
 
     min_accuracy: float | None = Field(default=None, gt=0, le=1)
     not_worse_than_champion: bool | None = None
     max_p95_latency_ms: float | None = Field(default=None, gt=0)
     max_error_rate: Fraction | None = None
+    champion_test: ChampionTestName | None = None
+
+    @field_validator("champion_test")
+    @classmethod
+    def _only_with_the_champion_gate(cls, test: str | None, info: ValidationInfo) -> str | None:
+        if test is not None and not info.data.get("not_worse_than_champion"):
+            raise ValueError(
+                "champion_test chooses the test of not_worse_than_champion: "
+                "set not_worse_than_champion: true, or leave champion_test out"
+            )
+        return test
 
 
 class StagePolicySpec(Spec):

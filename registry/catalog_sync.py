@@ -1,6 +1,7 @@
 """Catalog sync: plan the difference between the catalog and its DB copy, then write it.
 
-Nothing is deleted: what left the catalog is retired, and restored when it comes back.
+Nothing is deleted: what left the catalog is retired, and restored when it comes back;
+a model that still serves traffic is not retired at all (the sync is refused).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from sqlalchemy.orm import Session
 
 from registry.catalog import Catalog, CatalogEntry, ModelSpec, ProviderSpec
 from registry.domain import Frozen
-from registry.errors import ConflictError, translate_database_errors
+from registry.endpoints.domain import EndpointStatus
+from registry.endpoints.tables import EndpointRow
+from registry.errors import ConflictError, InvalidInputError, translate_database_errors
 from registry.orm import utcnow
-from registry.tables import ModelRow, ProviderRow, TeamRow
+from registry.stages import Stage
+from registry.tables import ModelRow, ModelVersionRow, ProviderRow, TeamRow
 from registry.teams import TeamRepository
 
 Values = dict[str, JsonValue]
@@ -125,12 +129,50 @@ def _plan_models(session: Session, catalog: Catalog) -> list[SyncChange]:
             SyncChange(kind="model", name=name, team=team, action=action, changes=fields)
         )
     listed = {(entry.spec.team, entry.spec.name) for entry in catalog.models}
+    retiring = {
+        key: row
+        for key, (row, _) in sorted(rows.items())
+        if key not in listed and row.retired_at is None
+    }
+    _refuse_retiring_live_models(session, retiring)
     changes += [
         SyncChange(kind="model", name=name, team=team, action=SyncAction.RETIRE)
-        for (team, name), (row, _) in sorted(rows.items())
-        if (team, name) not in listed and row.retired_at is None
+        for team, name in retiring
     ]
     return changes
+
+
+def _refuse_retiring_live_models(session: Session, retiring: dict[ModelKey, ModelRow]) -> None:
+    """A model that left the catalog but still has a production version or a serving
+    endpoint is not retired silently: the whole sync is refused, naming what holds it."""
+    ids = {row.id: key for key, row in retiring.items()}
+    holds: dict[ModelKey, list[str]] = {}
+    production = select(ModelVersionRow.model_id, ModelVersionRow.version).where(
+        ModelVersionRow.model_id.in_(ids), ModelVersionRow.stage == Stage.PRODUCTION.value
+    )
+    for model_id, version in session.execute(production):
+        holds.setdefault(ids[model_id], []).append(f"v{version} is in production")
+    serving = (
+        select(EndpointRow.model_id, EndpointRow.name)
+        .where(EndpointRow.model_id.in_(ids), EndpointRow.status == EndpointStatus.SERVING.value)
+        .order_by(EndpointRow.name)
+    )
+    for model_id, endpoint in session.execute(serving):
+        holds.setdefault(ids[model_id], []).append(f"endpoint {endpoint} serves it")
+    if not holds:
+        return
+    lines = [
+        f"  {team}/{name} ({retiring[(team, name)].source_file} is gone): {'; '.join(why)}"
+        for (team, name), why in sorted(holds.items())
+    ]
+    raise InvalidInputError(
+        "catalog sync refuses to retire models that still serve traffic; nothing was written:\n"
+        + "\n".join(lines)
+        + "\nrestore their catalog files, or first undeploy their endpoints (`modelops "
+        "endpoints undeploy NAME …`) and archive their production versions (`modelops models "
+        "stage MODEL VERSION archived …`)",
+        field="catalog",
+    )
 
 
 def _compare(

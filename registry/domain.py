@@ -111,6 +111,23 @@ class ApprovalDecision(Frozen):
     at: datetime
 
 
+class RefusedAttempt(Frozen):
+    """An answer that did not count: who claimed it, when, why. Never the code."""
+
+    reviewer: str
+    decision: ApprovalStatus
+    reason: str
+    at: datetime
+
+
+class ApprovalRunner(Frozen):
+    """The process of the promote run that waits for answers, and when it last said so."""
+
+    host: str
+    pid: int
+    heartbeat_at: datetime
+
+
 class Approval(Frozen):
     id: int
     model: str
@@ -126,3 +143,5 @@ class Approval(Frozen):
     expires_at: datetime | None
     decided_at: datetime | None
     decisions: list[ApprovalDecision]
+    attempts: list[RefusedAttempt] = Field(default_factory=list)
+    runner: ApprovalRunner | None = None

@@ -23,6 +23,7 @@ from registry.domain import (
     ModelVersion,
     Team,
 )
+from registry.endpoints.follow import follow_stage_changes
 from registry.errors import (
     ApprovalRequiredError,
     ConflictError,
@@ -134,6 +135,9 @@ def transition_stage(session: Session, team: Team, request: TransitionRequest) -
             reason=request.reason,
             evidence=request.evidence,
             flow_run_id=request.flow_run_id,
+        )
+        follow_stage_changes(
+            session, team, request.model, actor=request.actor, reason=request.reason
         )
         session.flush()
     return TransitionResult(
@@ -257,6 +261,9 @@ def rollback(session: Session, team: Team, request: RollbackRequest) -> Transiti
                 evidence={"rolled_back": current.version, "restored": target},
                 flow_run_id=request.flow_run_id,
             )
+        follow_stage_changes(
+            session, team, request.model, actor=request.actor, reason=request.reason
+        )
         session.flush()
     return TransitionResult(
         version=models.version(request.model, target),

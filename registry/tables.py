@@ -141,6 +141,10 @@ class ApprovalRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The process waiting for answers, so a dead one is told apart from a slow reviewer.
+    runner_host: Mapped[str | None] = mapped_column(String(255))
+    runner_pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApprovalDecisionRow(Base):
@@ -152,4 +156,6 @@ class ApprovalDecisionRow(Base):
     reviewer: Mapped[str] = mapped_column(String(128))
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[str] = mapped_column(Text, default="")
+    # The enrolment whose one-time code proved the reviewer (null before codes existed).
+    enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("approver_enrolments.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -56,4 +56,4 @@ MultiLine = Annotated[str, AfterValidator(check_multi_line)]
 # The shapes the registry stores; lengths match the columns.
 PersonName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_single_line)]
 Reason = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(check_single_line)]
-Comment = Annotated[str, Field(max_length=4000), AfterValidator(check_single_line)]
+Comment = Annotated[str, Field(max_length=2000), AfterValidator(check_single_line)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from registry.evaluations import EvaluationSummary
+from registry.gates import CONFIDENCE, ChampionTest
 from tasks.evaluation_plan import EvaluationPlan, RunResults, Settlement, Stored
-from tasks.evaluation_scoring import CONFIDENCE, Scorecard
+from tasks.evaluation_scoring import Scorecard
 
 MAX_TABLE_ROWS = 50  # chat datasets have one "label" per example; keep the table readable
 
@@ -38,7 +39,8 @@ def report_markdown(
         "",
         "`min_accuracy` is judged on the point estimate; the Wilson "
         f"{CONFIDENCE:.0%} interval is shown beside it. `not_worse_than_champion` fails only "
-        "when an exact one-sided McNemar test finds the candidate worse on the same examples "
+        f"when a one-sided {ChampionTest.of(plan.gates).label} test (the policy's "
+        "`champion_test`) finds the candidate worse on the same examples "
         "(b = only the champion right, c = only the candidate right).",
         "",
         f"Dataset `{summary.dataset_uri}`, sha256 `{summary.dataset_sha256}`, "

@@ -1,64 +1,37 @@
 """Scoring an evaluation: aggregates, the paired comparison with the champion, the gate verdicts.
 
-Pure; the statistics come from `analysis`. `min_accuracy` is judged on the point estimate (a
-gate on the interval's low end would punish small eval sets); the Wilson interval is shown.
+Pure; the statistics come from `analysis` and the verdicts from `registry.gates`, the judge the
+promote flow applies too. `min_accuracy` is judged on the point estimate (a gate on the
+interval's low end would punish small eval sets); the Wilson interval is shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from statistics import NormalDist
 
 from analysis import mcnemar, quantile_ci
 from analysis.proportions import wilson_interval
-from registry.catalog_spec import CostSpec, GatesSpec
+from registry.catalog_spec import CostSpec
 from registry.domain import Frozen, JsonObject
 from registry.evaluations import EvaluationAggregates, EvaluationSummary, ExampleResult
+from registry.gates import (
+    ALPHA,
+    CONFIDENCE,
+    ChampionComparison,
+    ChampionTest,
+    GateVerdict,
+    judge_gates,
+    worse_than_champion,
+)
 from registry.stages import Stage
 from tasks.evaluation_dataset import EvalDataset
 from tasks.evaluation_plan import EvaluationPlan, RunResults
-
-ALPHA = 0.05  # one-sided McNemar level for "worse than the champion"
-CONFIDENCE = 0.95  # of the accuracy interval
-
-
-class PairedComparison(Frozen):
-    """Exact McNemar on the examples both versions answered: b = only the champion right,
-    c = only the candidate right; worse = one-sided (c < b) significant at ALPHA."""
-
-    champion_version: int
-    pairs: int
-    candidate_accuracy: float
-    champion_accuracy: float
-    b: int
-    c: int
-    p_value: float
-    p_value_worse: float
-    worse_than_champion: bool
-    summary: str
-
-
-@dataclass(frozen=True)
-class GateVerdict:
-    gate: str
-    passed: bool
-    threshold: float | bool
-    observed: float | bool | None
-    reason: str
-
-    def as_json(self) -> JsonObject:
-        return {
-            "passed": self.passed,
-            "threshold": self.threshold,
-            "observed": self.observed,
-            "reason": self.reason,
-        }
 
 
 class Scorecard(Frozen):
     summary: EvaluationSummary
     champion_summary: EvaluationSummary | None
-    comparison: PairedComparison | None
+    comparison: ChampionComparison | None
     verdicts: list[GateVerdict]
 
     @property
@@ -89,8 +62,10 @@ def aggregate(results: list[ExampleResult], cost: CostSpec) -> EvaluationAggrega
     )
 
 
-def compare_with_champion(candidate: RunResults, champion: RunResults) -> PairedComparison:
-    """Pair the two runs by example hash and test the discordant pairs."""
+def compare_with_champion(
+    candidate: RunResults, champion: RunResults, test: ChampionTest = ChampionTest.EXACT
+) -> ChampionComparison:
+    """Pair the two runs by example hash and test the discordant pairs with `test`."""
     champion_right = {result.example_sha256: result.correct for result in champion.results}
     pairs = [
         (champion_right[result.example_sha256], result.correct)
@@ -101,22 +76,24 @@ def compare_with_champion(candidate: RunResults, champion: RunResults) -> Paired
         raise ValueError("the champion's results share no example with the candidate's")
     b = sum(champ and not cand for champ, cand in pairs)
     c = sum(cand and not champ for champ, cand in pairs)
-    two_sided = mcnemar(b, c, exact=True, alternative="two-sided")
-    worse = mcnemar(b, c, exact=True, alternative="less", alpha=ALPHA)
+    mid_p = test is ChampionTest.MID_P
+    two_sided = mcnemar(b, c, exact=True, mid_p=mid_p, alternative="two-sided")
+    worse = worse_than_champion(b, c, test)
     candidate_accuracy = sum(cand for _, cand in pairs) / len(pairs)
     champion_accuracy = sum(champ for champ, _ in pairs) / len(pairs)
     summary = (
         f"candidate {candidate_accuracy:.3f} vs champion {champion_accuracy:.3f}: "
-        f"{candidate_accuracy - champion_accuracy:+.3f}, McNemar p={two_sided.p_value:.2g} "
-        f"(b={b}, c={c})"
+        f"{candidate_accuracy - champion_accuracy:+.3f}, McNemar{' mid-p' if mid_p else ''} "
+        f"p={two_sided.p_value:.2g} (b={b}, c={c})"
     )
-    return PairedComparison(
+    return ChampionComparison(
         champion_version=champion.version,
         pairs=len(pairs),
         candidate_accuracy=candidate_accuracy,
         champion_accuracy=champion_accuracy,
         b=b,
         c=c,
+        test=test,
         p_value=two_sided.p_value,
         p_value_worse=worse.p_value,
         worse_than_champion=worse.significant,
@@ -124,65 +101,15 @@ def compare_with_champion(candidate: RunResults, champion: RunResults) -> Paired
     )
 
 
-def judge_gates(
-    gates: GatesSpec, scores: EvaluationAggregates, comparison: PairedComparison | None
-) -> list[GateVerdict]:
-    """One verdict per gate the policy sets; a gate left out of the policy is not judged."""
-    verdicts = []
-    if gates.min_accuracy is not None:
-        verdicts.append(_accuracy_verdict(gates.min_accuracy, scores))
-    if gates.not_worse_than_champion:
-        verdicts.append(_champion_verdict(comparison))
-    if gates.max_p95_latency_ms is not None:
-        limit = gates.max_p95_latency_ms
-        ok = scores.latency_p95_ms <= limit
-        reason = (
-            f"p95 latency {scores.latency_p95_ms:.1f} ms is "
-            f"{'within' if ok else 'above'} max_p95_latency_ms {limit:g}"
-        )
-        verdicts.append(GateVerdict("max_p95_latency_ms", ok, limit, scores.latency_p95_ms, reason))
-    if gates.max_error_rate is not None:
-        limit = gates.max_error_rate
-        rate = scores.errors / scores.examples if scores.examples else 0.0
-        ok = rate <= limit
-        reason = (
-            f"error rate {rate:.3f} ({scores.errors} of {scores.examples}) is "
-            f"{'within' if ok else 'above'} max_error_rate {limit:g}"
-        )
-        verdicts.append(GateVerdict("max_error_rate", ok, limit, rate, reason))
-    return verdicts
-
-
-def _accuracy_verdict(minimum: float, scores: EvaluationAggregates) -> GateVerdict:
-    ok = scores.accuracy >= minimum
-    interval = f"{CONFIDENCE:.0%} CI {scores.accuracy_low:.3f}-{scores.accuracy_high:.3f}"
-    reason = (
-        f"accuracy {scores.accuracy:.3f} ({interval}) is "
-        f"{'at least' if ok else 'below'} min_accuracy {minimum:g}"
-    )
-    return GateVerdict("min_accuracy", ok, minimum, scores.accuracy, reason)
-
-
-def _champion_verdict(comparison: PairedComparison | None) -> GateVerdict:
-    gate = "not_worse_than_champion"
-    if comparison is None:
-        return GateVerdict(gate, True, True, None, "no champion in production to compare with")
-    worse = comparison.worse_than_champion
-    verdict = "significantly worse than" if worse else "not significantly worse than"
-    reason = (
-        f"{verdict} champion v{comparison.champion_version} (one-sided McNemar "
-        f"p={comparison.p_value_worse:.2g}, alpha {ALPHA:g}): {comparison.summary}"
-    )
-    return GateVerdict(gate, not worse, True, not worse, reason)
-
-
 def score(
     plan: EvaluationPlan, dataset: EvalDataset, candidate: RunResults, champion: RunResults | None
 ) -> Scorecard:
     """Everything the evaluation concludes, ready to store and report."""
     scores = aggregate(candidate.results, plan.cost)
-    comparison = None if champion is None else compare_with_champion(candidate, champion)
-    verdicts = judge_gates(plan.gates, scores, comparison)
+    test = ChampionTest.of(plan.gates)
+    comparison = None if champion is None else compare_with_champion(candidate, champion, test)
+    current = plan.champion.version if plan.champion else None
+    verdicts = judge_gates(plan.gates, scores, comparison, champion=current)
     summary = _summary(dataset, scores, champion.version if champion else None)
     summary = summary.model_copy(
         update={
@@ -237,9 +164,9 @@ def _summary(
     )
 
 
-def _comparison_json(plan: EvaluationPlan, comparison: PairedComparison | None) -> JsonObject:
+def _comparison_json(plan: EvaluationPlan, comparison: ChampionComparison | None) -> JsonObject:
     if comparison is not None:
-        document: JsonObject = {**comparison.model_dump(), "test": "exact McNemar", "alpha": ALPHA}
+        document: JsonObject = {**comparison.model_dump(mode="json"), "alpha": ALPHA}
         return document
     candidate = plan.candidate
     if candidate.stage is Stage.PRODUCTION:

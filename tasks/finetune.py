@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from adapters.errors import FaultScope, ProviderError
 from adapters.jobs import FilePurpose, FineTuneJob, FineTuneRequest, Hyperparameters
 from adapters.registry import file_adapter, fine_tune_adapter
 from dispatch.providers import ProviderHandle
@@ -32,6 +33,10 @@ BACKOFF = exponential_backoff(backoff_factor=2)
 # Backstop over each attempt; every provider call inside has its own CALL_TIMEOUT_SECONDS.
 TASK_TIMEOUT_SECONDS = 300
 SUFFIX_CHARS = 40  # the local adapter's limit; OpenAI allows 64
+
+
+class FineTuneRefused(Exception):
+    """The provider refused to start the job; its row is failed with the provider's reason."""
 
 
 @task(
@@ -77,7 +82,10 @@ async def upload_dataset(job: FineTuneJobRecord, dataset: DatasetReport) -> Fine
 async def start_job(job: FineTuneJobRecord, plan: FineTunePlan) -> FineTuneJobRecord:
     """The provider job under this idempotency key: found if an earlier run made it, else created.
 
-    The row stays locked meanwhile, so two runs of the same inputs cannot both create one.
+    The row stays locked meanwhile, so two runs of the same inputs cannot both create one. If
+    the provider refuses the request (a request-scoped error, such as an unknown base model),
+    the row is marked failed with the provider's reason and `FineTuneRefused` is raised; a
+    re-run then starts the next attempt.
     """
     async with provider(job.provider, team()) as handle:
         with unit_of_work() as (session, current):
@@ -85,12 +93,26 @@ async def start_job(job: FineTuneJobRecord, plan: FineTunePlan) -> FineTuneJobRe
             locked = jobs.lock(job.idempotency_key)
             if locked.provider_job_id is not None:
                 return locked
-            started = await _find_or_create(handle, locked, plan)
-            return jobs.update(
-                locked.idempotency_key,
-                provider_job_id=started.id,
-                status=FineTuneStatus(started.status.value).value,
-            )
+            try:
+                started = await _find_or_create(handle, locked, plan)
+            except ProviderError as exc:
+                if exc.scope is not FaultScope.REQUEST:
+                    raise  # the key, the model or the network: retried, the row stays creating
+                failed = jobs.update(
+                    locked.idempotency_key, status=FineTuneStatus.FAILED.value, error=str(exc)
+                )
+                refusal = exc
+            else:
+                return jobs.update(
+                    locked.idempotency_key,
+                    provider_job_id=started.id,
+                    status=FineTuneStatus(started.status.value).value,
+                )
+    # Raised once the transaction that records the failure has committed.
+    raise FineTuneRefused(
+        f"{failed.provider} refused to start the fine-tune job of {plan.model} from "
+        f"{failed.base_model!r}: {failed.error}. Fix the input and run the flow again"
+    ) from refusal
 
 
 async def _find_or_create(

@@ -1,4 +1,4 @@
-"""The `local` adapter: fine-tunes and serves the TF-IDF + logistic regression model. No key needed.
+"""The `local` adapter: fine-tunes and serves the TF-IDF + SGD logistic regression. No key needed.
 
 Job ids derive from the idempotency key, so creating twice with one key returns the same job.
 """
@@ -18,6 +18,7 @@ from typing import ClassVar, Self
 from adapters.base import AdapterContext, AdapterOptions, Credential, validate_options
 from adapters.categories import Category
 from adapters.chat import (
+    ChatChunk,
     ChatRequest,
     ChatResponse,
     ClassificationRequest,
@@ -26,6 +27,7 @@ from adapters.chat import (
     Role,
     Usage,
 )
+from adapters.chat_support import unsupported_reason
 from adapters.errors import (
     BadRequestError,
     ConfigurationError,
@@ -45,11 +47,18 @@ from adapters.local import model as local_model
 from adapters.local.dataset import DatasetError, count_tokens, parse_chat_jsonl
 from adapters.local.store import JobRecord, LocalStore, ModelManifest
 from adapters.local.trainer import TrainingRunner, job_event
+from adapters.streaming import ChatStream, ListSource
 
 __all__ = ["LocalAdapter"]
 
 _SUFFIX = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 _POLL_SECONDS = 0.05  # only when another process is training the job we wait for
+# The answer is made before the stream opens; this only bounds handing it over.
+_STREAM_OPEN_SECONDS = 60.0
+# OpenAI extras with nothing to do here: `user` (no provider to tell), and include_usage
+# (usage always comes).
+_EXTRA_FIELDS = frozenset({"user", "stream_options"})
+_ROLES = frozenset({Role.SYSTEM, Role.DEVELOPER, Role.USER, Role.ASSISTANT})
 
 
 class LocalAdapter:
@@ -78,6 +87,11 @@ class LocalAdapter:
     ) -> ChatResponse:
         """Answer with the predicted label of the last user message."""
         started = time.perf_counter()
+        reason = unsupported_reason(
+            request, kind=self.kind, extra_fields=_EXTRA_FIELDS, roles=_ROLES
+        )
+        if reason is not None:
+            raise BadRequestError(reason, provider=self.kind)
         users = [m.content for m in request.messages if m.role is Role.USER]
         if not users:
             raise BadRequestError("the local model needs a user message", provider=self.kind)
@@ -95,6 +109,35 @@ class LocalAdapter:
                 output_tokens=count_tokens(label),
             ),
             latency_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+    async def open_chat_stream(
+        self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
+    ) -> ChatStream:
+        """The answer as a stream: one content chunk (with the role), then the finish with
+        usage. Everything is decided before the open returns, so faults raise from it."""
+        answer = await self.chat(credential, request, timeout=timeout)
+        chunks = [
+            ChatChunk(
+                id=answer.id, model=answer.model, role=Role.ASSISTANT, content=answer.content
+            ),
+            ChatChunk(
+                id=answer.id,
+                model=answer.model,
+                finish_reason=answer.finish_reason,
+                raw_finish_reason=answer.raw_finish_reason,
+                usage=answer.usage,
+            ),
+        ]
+
+        async def connect() -> tuple[ListSource, None]:
+            return ListSource(chunks), None
+
+        return await ChatStream.open(
+            self.kind,
+            connect,
+            timeout=_STREAM_OPEN_SECONDS if timeout is None else timeout,
+            idle_timeout=None,
         )
 
     async def classify(
@@ -227,6 +270,12 @@ class LocalAdapter:
             raise BadRequestError(
                 "suffix may use letters, digits, '.', '_' and '-' (at most 40)", provider=self.kind
             )
+        if request.hyperparameters.batch_size not in (None, local_model.BATCH_SIZE):
+            raise BadRequestError(
+                "hyperparameters.batch_size: the local trainer takes one SGD step per example, "
+                f"so it must be {local_model.BATCH_SIZE} or auto",
+                provider=self.kind,
+            )
         if request.model != local_model.BASE_MODEL:
             self.model_manifest(request.model)
         for file_id in filter(None, (request.training_file, request.validation_file)):
@@ -281,13 +330,23 @@ class LocalAdapter:
         return loaded
 
     def _load(self, manifest: ModelManifest) -> local_model.TextClassifier:
-        artifact = self._store.artifact(manifest.model_id)
+        try:
+            artifact = self._store.artifact(manifest.model_id)
+        except FileNotFoundError as exc:
+            raise ModelUnavailableError(
+                f"artifact of {manifest.model_id!r} is missing", provider=self.kind
+            ) from exc
         if hashlib.sha256(artifact).hexdigest() != manifest.sha256:
             raise ModelUnavailableError(
                 f"artifact of {manifest.model_id!r} does not match its recorded sha256",
                 provider=self.kind,
             )
-        return local_model.loads(artifact)
+        try:
+            return local_model.loads(artifact)
+        except ValueError as exc:
+            raise ModelUnavailableError(
+                f"artifact of {manifest.model_id!r} is unreadable: {exc}", provider=self.kind
+            ) from exc
 
     @staticmethod
     def _valid_id(name: str) -> bool:

@@ -1,12 +1,15 @@
-"""The local model: TF-IDF features and a multinomial logistic regression trained by SGD.
+"""The local model: hashed TF-IDF features and scikit-learn's `SGDClassifier` (logistic loss).
 
-OpenAI's hyperparameters keep their meaning: `n_epochs` passes over the data, `batch_size`
-examples per gradient step, `learning_rate_multiplier` scales the step size (1.0 → 2.0).
+A fine-tune starts from its parent's weights and inverse document frequencies. Features are
+hashed into a fixed space, so a weight means the same thing in parent and child, and words the
+parent never saw still get features of their own. Artifacts are numpy arrays in a zip, read
+without pickle (`loads`), so a tampered file is refused rather than run.
 """
 
 from __future__ import annotations
 
-import pickle
+import io
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,16 +21,20 @@ from adapters.jobs import Hyperparameters
 from adapters.local.dataset import Example
 
 if TYPE_CHECKING:
-    from sklearn.pipeline import FeatureUnion
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.linear_model import SGDClassifier
 
 __all__ = [
-    "AUTO_BATCH_SIZE",
     "AUTO_EPOCHS",
     "BASE_MODEL",
+    "BATCH_SIZE",
     "EpochMetrics",
     "TextClassifier",
     "TrainingConfig",
+    "Weights",
     "dumps",
+    "initial_weights",
     "loads",
     "resolve",
     "train",
@@ -35,10 +42,16 @@ __all__ = [
 
 BASE_MODEL = "tfidf-logreg"
 AUTO_EPOCHS = 8
-AUTO_BATCH_SIZE = 16
-_BASE_STEP = 2.0
-_L2 = 1e-5
+BATCH_SIZE = 1  # scikit-learn's SGD takes one step per example
+_BASE_STEP = 0.5  # SGD's constant learning rate at learning_rate_multiplier 1.0
+_L2 = 1e-4  # SGDClassifier's default alpha
+# Columns per hashed part (word 1-2-grams, then char_wb 3-5-grams). Part of the artifact
+# format: a parent's weights only carry over into the same space.
+_HASHED_FEATURES = 2**15
+_FORMAT = "modelops-local-tfidf-sgd/1"
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # a fixed member time: equal models give equal bytes
 Matrix = NDArray[np.float64]
+Hashing = tuple["HashingVectorizer", ...]  # stateless; their columns side by side
 
 
 @dataclass(frozen=True)
@@ -46,9 +59,9 @@ class TrainingConfig:
     """Hyperparameters with "auto" resolved, as recorded on the job and the model."""
 
     n_epochs: int
-    batch_size: int
     learning_rate_multiplier: float
     seed: int
+    batch_size: int = BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -61,122 +74,202 @@ class EpochMetrics:
 
 
 @dataclass(frozen=True)
-class TextClassifier:
-    """A trained model with the examples it learned from (a fine-tune of it starts there)."""
+class Weights:
+    """A linear model's parameters: one row of `coef` and one `intercept` per label."""
 
-    features: FeatureUnion
-    weights: Matrix  # (n_features, n_labels)
-    bias: Matrix  # (n_labels,)
+    coef: Matrix  # (n_labels, n_features)
+    intercept: Matrix  # (n_labels,)
+
+
+@dataclass(frozen=True)
+class TextClassifier:
+    """Fitted features (hashing + the idf of the first model in the line) and the estimator."""
+
+    hashing: Hashing
+    tfidf: TfidfTransformer
+    estimator: SGDClassifier
     labels: tuple[str, ...]
-    examples: tuple[Example, ...]
+
+    @property
+    def weights(self) -> Weights:
+        return Weights(self.estimator.coef_, self.estimator.intercept_)
+
+    def vectorize(self, texts: Sequence[str]) -> csr_matrix:
+        matrix: csr_matrix = self.tfidf.transform(_hashed(self.hashing, texts)).tocsr()
+        return matrix
 
     def probabilities(self, text: str) -> dict[str, float]:
-        row = _softmax(self.features.transform([text]) @ self.weights + self.bias)[0]
-        return {label: float(p) for label, p in zip(self.labels, row, strict=True)}
+        row = self.estimator.predict_proba(self.vectorize([text]))[0]
+        return {str(label): float(p) for label, p in zip(self.estimator.classes_, row, strict=True)}
 
     def predict(self, text: str) -> str:
-        probabilities = self.probabilities(text)
-        return max(probabilities, key=lambda label: probabilities[label])
+        return str(self.estimator.predict(self.vectorize([text]))[0])
 
 
 def resolve(hyperparameters: Hyperparameters, seed: int | None) -> TrainingConfig:
+    """The hyperparameters with "auto" filled in (the adapter refuses a batch_size but 1)."""
     return TrainingConfig(
         n_epochs=hyperparameters.n_epochs or AUTO_EPOCHS,
-        batch_size=hyperparameters.batch_size or AUTO_BATCH_SIZE,
         learning_rate_multiplier=hyperparameters.learning_rate_multiplier or 1.0,
         seed=0 if seed is None else seed,
     )
+
+
+def initial_weights(parent: TextClassifier | None, labels: Sequence[str]) -> Weights:
+    """Where training starts: the parent's weights, and zeros for labels it never saw. Two
+    labels have one row (scikit-learn's binary case), for the second label."""
+    rows = 1 if len(labels) == 2 else len(labels)
+    coef, intercept = np.zeros((rows, 2 * _HASHED_FEATURES)), np.zeros(rows)
+    if parent is not None and rows == 1:  # the parent has these very two labels
+        return Weights(parent.weights.coef.copy(), parent.weights.intercept.copy())
+    if parent is not None:
+        for label, row, bias in _rows_per_label(parent):
+            coef[labels.index(label)] = row
+            intercept[labels.index(label)] = bias
+    return Weights(coef, intercept)
 
 
 def train(
     examples: Sequence[Example],
     config: TrainingConfig,
     *,
+    parent: TextClassifier | None = None,
     validation: Sequence[Example] = (),
     on_epoch: Callable[[EpochMetrics], bool] = lambda _: True,
 ) -> TextClassifier | None:
-    """Fit from scratch, deterministically for the seed; None if `on_epoch` asks to stop."""
-    features = _features()
-    matrix = features.fit_transform([e.text for e in examples]).tocsr()
-    labels = tuple(sorted({e.label for e in examples}))
-    targets = _targets(examples, labels)
+    """Fit from the parent (or from zero), deterministically for the seed; None if `on_epoch`
+    asks to stop. The labels are the parent's plus any new ones."""
+    labels = sorted({*(parent.labels if parent else ()), *(e.label for e in examples)})
+    hashing, tfidf = (parent.hashing, parent.tfidf) if parent else _features(None)
+    counts = _hashed(hashing, [e.text for e in examples])
+    if parent is None:
+        tfidf.fit(counts)  # the first model in a line fits the idf; its fine-tunes keep it
+    estimator = _estimator(initial_weights(parent, labels), labels, config)
+    model = TextClassifier(hashing, tfidf, estimator, tuple(labels))
+    matrix, targets = tfidf.transform(counts).tocsr(), np.array([e.label for e in examples])
     held_out = None
     if validation:
-        held_out = (features.transform([e.text for e in validation]), _targets(validation, labels))
-    weights = np.zeros((matrix.shape[1], len(labels)))
-    bias = np.zeros(len(labels))
-    step = _BASE_STEP * config.learning_rate_multiplier
+        held_out = (model.vectorize([e.text for e in validation]), [e.label for e in validation])
     rng = np.random.default_rng(config.seed)
     for epoch in range(1, config.n_epochs + 1):
         order = rng.permutation(len(examples))
-        for start in range(0, len(order), config.batch_size):
-            batch = order[start : start + config.batch_size]
-            error = _softmax(matrix[batch] @ weights + bias)
-            error[np.arange(len(batch)), targets[batch]] -= 1.0
-            error /= len(batch)
-            weights -= step * (matrix[batch].T @ error + _L2 * weights)
-            bias -= step * error.sum(axis=0)
-        train_loss, train_accuracy = _score(matrix, targets, weights, bias)
+        estimator.partial_fit(matrix[order], targets[order], classes=labels)
+        train_loss, train_accuracy = _score(estimator, matrix, list(targets))
         metrics = EpochMetrics(epoch, train_loss, train_accuracy)
         if held_out is not None:
-            valid_loss, valid_accuracy = _score(*held_out, weights, bias)
+            valid_loss, valid_accuracy = _score(estimator, *held_out)
             metrics = EpochMetrics(epoch, train_loss, train_accuracy, valid_loss, valid_accuracy)
         if not on_epoch(metrics):
             return None
-    return TextClassifier(features, weights, bias, labels, tuple(examples))
-
-
-def dumps(model: TextClassifier) -> bytes:
-    """Pickle the model; equal models give equal bytes, in any process."""
-    for _, vectorizer in model.features.transformer_list:
-        # sklearn caches id(stop_words) here: a memory address, different in every process.
-        vars(vectorizer).pop("_stop_words_id", None)
-    return pickle.dumps(model, protocol=5)
-
-
-def loads(data: bytes) -> TextClassifier:
-    """Unpickle an artifact; only call this on bytes whose sha256 the store has checked."""
-    model = pickle.loads(data)  # our own artifact, integrity checked by sha256 first
-    if not isinstance(model, TextClassifier):
-        raise TypeError("artifact is not a TextClassifier")
     return model
 
 
-def _features() -> FeatureUnion:
+def dumps(model: TextClassifier) -> bytes:
+    """The model as .npy arrays in a zip; equal models give equal bytes, in any process."""
+    arrays = {
+        "format": np.array(_FORMAT),
+        "labels": np.array(model.labels),
+        "idf": model.tfidf.idf_,
+        "coef": model.estimator.coef_,
+        "intercept": model.estimator.intercept_,
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(member, "w") as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def loads(data: bytes) -> TextClassifier:
+    """Rebuild a model from `dumps` bytes; never unpickles, so no byte of it is ever run."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            fmt, labels = str(arrays["format"][()]), [str(label) for label in arrays["labels"]]
+            idf, coef, intercept = arrays["idf"], arrays["coef"], arrays["intercept"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"not a local model artifact: {exc}") from exc
+    columns, rows = 2 * _HASHED_FEATURES, 1 if len(labels) == 2 else len(labels)
+    if fmt != _FORMAT or idf.shape != (columns,) or coef.shape != (rows, columns):
+        raise ValueError(f"not a {_FORMAT} artifact (format {fmt!r}, weights {coef.shape})")
+    hashing, tfidf = _features(idf)
+    weights = Weights(coef.astype(np.float64), intercept.astype(np.float64))
+    estimator = _estimator(weights, labels, resolve(Hyperparameters(), None))
+    # Serving multiplies by coef_.T: in Fortran order that is contiguous, and not copied
+    # on every call (a copy of every weight per request, otherwise).
+    estimator.coef_ = np.asfortranarray(estimator.coef_)
+    return TextClassifier(hashing, tfidf, estimator, tuple(labels))
+
+
+def _hashed(hashing: Hashing, texts: Sequence[str]) -> csr_matrix:
+    # scipy's hstack rather than sklearn's FeatureUnion, whose joblib dispatch costs more than
+    # hashing one ticket does.
+    from scipy.sparse import hstack
+
+    matrix: csr_matrix = hstack([vectorizer.transform(texts) for vectorizer in hashing]).tocsr()
+    return matrix
+
+
+def _features(idf: Matrix | None) -> tuple[Hashing, TfidfTransformer]:
     # Imported here: importing the adapters must stay cheap for the gateway, which never trains.
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 
     # Words carry the intent; character n-grams survive typos and unseen inflections.
-    return FeatureUnion(
-        [
-            ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True)),
-        ]
+    # Counts stay unsigned and unnormalised so TfidfTransformer can weigh and normalise them.
+    counts = {"n_features": _HASHED_FEATURES, "alternate_sign": False, "norm": None}
+    hashing = (
+        HashingVectorizer(ngram_range=(1, 2), **counts),
+        HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **counts),
     )
+    tfidf = TfidfTransformer(sublinear_tf=True)
+    if idf is not None:
+        tfidf.idf_ = idf
+        tfidf.n_features_in_ = idf.shape[0]
+    return hashing, tfidf
 
 
-def _targets(examples: Sequence[Example], labels: tuple[str, ...]) -> NDArray[np.int64]:
-    """Label indices; -1 for a label the model does not know (validation data may have one)."""
-    index = {label: i for i, label in enumerate(labels)}
-    return np.array([index.get(e.label, -1) for e in examples], dtype=np.int64)
+def _estimator(weights: Weights, labels: Sequence[str], config: TrainingConfig) -> SGDClassifier:
+    """An SGDClassifier whose weights are `weights`: `partial_fit` continues from them (it
+    allocates zeros only when `coef_` is unset) and `predict_proba` reads them."""
+    from sklearn.linear_model import SGDClassifier
+
+    estimator = SGDClassifier(
+        loss="log_loss",
+        alpha=_L2,
+        learning_rate="constant",
+        eta0=_BASE_STEP * config.learning_rate_multiplier,
+        shuffle=False,  # `train` shuffles with its own seeded generator, the same everywhere
+        random_state=config.seed,
+    )
+    estimator.classes_ = np.array(labels)
+    estimator.coef_ = weights.coef.copy()
+    estimator.intercept_ = weights.intercept.copy()
+    estimator.n_features_in_ = weights.coef.shape[1]
+    return estimator
 
 
-def _score(
-    matrix: Matrix, targets: NDArray[np.int64], weights: Matrix, bias: Matrix
-) -> tuple[float, float]:
+def _rows_per_label(model: TextClassifier) -> list[tuple[str, Matrix, float]]:
+    """Each label's one-vs-rest row. A two-label model keeps one row, for its second label;
+    the first label's row is its negation, which gives the same probabilities."""
+    coef, intercept = model.weights.coef, model.weights.intercept
+    if len(model.labels) == 2 and coef.shape[0] == 1:
+        first, second = model.labels
+        return [(first, -coef[0], -float(intercept[0])), (second, coef[0], float(intercept[0]))]
+    return [(label, coef[i], float(intercept[i])) for i, label in enumerate(model.labels)]
+
+
+def _score(estimator: SGDClassifier, matrix: csr_matrix, targets: list[str]) -> tuple[float, float]:
     """Mean cross-entropy over examples whose label the model knows; accuracy over all."""
-    probabilities = _softmax(matrix @ weights + bias)
-    accuracy = float(np.mean(probabilities.argmax(axis=1) == targets))
-    known = targets >= 0
-    if not known.any():
+    probabilities = estimator.predict_proba(matrix)
+    index = {str(label): i for i, label in enumerate(estimator.classes_)}
+    predicted = probabilities.argmax(axis=1)
+    accuracy = float(
+        np.mean([index.get(t, -1) == p for t, p in zip(targets, predicted, strict=True)])
+    )
+    known = [(row, index[t]) for row, t in enumerate(targets) if t in index]
+    if not known:
         return float("nan"), accuracy
-    picked = probabilities[np.flatnonzero(known), targets[known]]
+    picked = probabilities[[row for row, _ in known], [column for _, column in known]]
     return float(np.mean(-np.log(np.maximum(picked, 1e-12)))), accuracy
-
-
-def _softmax(scores: Matrix) -> Matrix:
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    result: Matrix = exp / exp.sum(axis=1, keepdims=True)
-    return result

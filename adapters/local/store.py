@@ -4,7 +4,7 @@
 <data_dir>/local/jobs/<job-id>.json       job record, replaced atomically on every change
 <data_dir>/local/jobs/<job-id>.lock       flock held briefly around read-modify-write
 <data_dir>/local/jobs/<job-id>.run        flock held by whichever process is training it
-<data_dir>/local/models/<model-id>.pkl    the trained model; its sha256 is in the manifest
+<data_dir>/local/models/<model-id>.npz    the trained model as numpy arrays (see model.py)
 <data_dir>/local/models/<model-id>.json   manifest: sha256, parent, data, hyperparameters
 """
 
@@ -74,8 +74,8 @@ class ModelManifest(BaseModel):
     parent_model_id: str | None
     job_id: str
     labels: list[str]
-    examples: int
-    training_files: list[str]  # this job's files; the parent's examples come with the parent
+    examples: int  # in this job's file; a fine-tune starts from its parent's weights
+    training_files: list[str]
     hyperparameters: Hyperparameters
     seed: int
     metrics: dict[str, float]
@@ -172,7 +172,7 @@ class LocalStore:
     # models
 
     def save_model(self, artifact: bytes, manifest: ModelManifest) -> Path:
-        path = self._path("models", manifest.model_id, ".pkl")
+        path = self._path("models", manifest.model_id, ".npz")
         _write_atomic(path, artifact)
         _write_atomic(
             self._path("models", manifest.model_id, ".json"), manifest.model_dump_json().encode()
@@ -184,14 +184,14 @@ class LocalStore:
         return ModelManifest.model_validate_json(path.read_bytes()) if path.exists() else None
 
     def artifact(self, model_id: str) -> bytes:
-        return self._path("models", model_id, ".pkl").read_bytes()
+        return self._path("models", model_id, ".npz").read_bytes()
 
     def delete_model(self, model_id: str) -> None:
-        for suffix in (".json", ".pkl"):
+        for suffix in (".json", ".npz"):
             self._path("models", model_id, suffix).unlink(missing_ok=True)
 
     def artifact_path(self, model_id: str) -> Path:
-        return self._path("models", model_id, ".pkl")
+        return self._path("models", model_id, ".npz")
 
     def _put_job(self, record: JobRecord) -> None:
         _write_atomic(self._path("jobs", record.id, ".json"), record.model_dump_json().encode())

@@ -75,20 +75,24 @@ def run_job(store: LocalStore, job_id: str) -> None:
     if record is None or record.status is not JobStatus.RUNNING:
         return
     try:
-        examples, validation = _training_data(store, record)
+        examples, validation, parent = _training_data(store, record)
     except (DatasetError, FileNotFoundError, LookupError) as exc:
         reason = str(exc)
         store.update_job(job_id, lambda r: _fail(r, "invalid_training_file", reason))
         return
     try:
-        _train_and_save(store, record, examples, validation)
+        _train_and_save(store, record, examples, validation, parent)
     except Exception as exc:  # any failure of training ends the job, with the reason
         reason = repr(exc)
         store.update_job(job_id, lambda r: _fail(r, "training_failed", reason))
 
 
 def _train_and_save(
-    store: LocalStore, record: JobRecord, examples: list[Example], validation: list[Example]
+    store: LocalStore,
+    record: JobRecord,
+    examples: list[Example],
+    validation: list[Example],
+    parent: local_model.TextClassifier | None,
 ) -> None:
     config = local_model.resolve(record.hyperparameters, record.seed)
     steps_per_epoch = -(-len(examples) // config.batch_size)
@@ -102,11 +106,14 @@ def _train_and_save(
         updated = store.update_job(record.id, lambda r: _progress(r, metrics.epoch, config, data))
         return updated is not None and updated.status is JobStatus.RUNNING
 
-    trained = local_model.train(examples, config, validation=validation, on_epoch=on_epoch)
+    trained = local_model.train(
+        examples, config, parent=parent, validation=validation, on_epoch=on_epoch
+    )
     if trained is None:
         return  # cancelled between epochs
     artifact = local_model.dumps(trained)
-    manifest = _manifest(record, trained, hashlib.sha256(artifact).hexdigest(), last)
+    sha256 = hashlib.sha256(artifact).hexdigest()
+    manifest = _manifest(record, trained, sha256, last, examples=len(examples))
     store.save_model(artifact, manifest)
     tokens = sum(count_tokens(e.text) for e in examples) * config.n_epochs
     total_steps = config.n_epochs * steps_per_epoch
@@ -116,7 +123,12 @@ def _train_and_save(
 
 
 def _manifest(
-    record: JobRecord, trained: local_model.TextClassifier, sha256: str, metrics: dict[str, float]
+    record: JobRecord,
+    trained: local_model.TextClassifier,
+    sha256: str,
+    metrics: dict[str, float],
+    *,
+    examples: int,
 ) -> ModelManifest:
     return ModelManifest(
         model_id=model_id_for(record),
@@ -125,7 +137,7 @@ def _manifest(
         parent_model_id=None if record.model == local_model.BASE_MODEL else record.model,
         job_id=record.id,
         labels=list(trained.labels),
-        examples=len(trained.examples),
+        examples=examples,
         training_files=[record.training_file],
         hyperparameters=record.hyperparameters,
         seed=record.seed,
@@ -134,28 +146,32 @@ def _manifest(
     )
 
 
-def _training_data(store: LocalStore, record: JobRecord) -> tuple[list[Example], list[Example]]:
-    """The parent's examples (a fine-tune starts from its parent's data), then the new file's."""
-    examples: list[Example] = []
-    if record.model != local_model.BASE_MODEL:
-        manifest = store.manifest(record.model)
-        if manifest is None:
-            raise LookupError(f"parent model {record.model!r} does not exist")
-        examples.extend(local_model.loads(_verified(store, manifest)).examples)
-    examples.extend(parse_chat_jsonl(store.file_content(record.training_file)))
-    if len({e.label for e in examples}) < 2:
+def _training_data(
+    store: LocalStore, record: JobRecord
+) -> tuple[list[Example], list[Example], local_model.TextClassifier | None]:
+    """This job's examples, its validation examples, and the parent model it starts from."""
+    parent = None if record.model == local_model.BASE_MODEL else _parent(store, record.model)
+    examples = parse_chat_jsonl(store.file_content(record.training_file))
+    if parent is None and len({e.label for e in examples}) < 2:
         raise DatasetError("training data needs at least two distinct labels")
     validation = []
     if record.validation_file is not None:
         validation = parse_chat_jsonl(store.file_content(record.validation_file))
-    return examples, validation
+    return examples, validation, parent
 
 
-def _verified(store: LocalStore, manifest: ModelManifest) -> bytes:
+def _parent(store: LocalStore, model_id: str) -> local_model.TextClassifier:
+    """The parent model, read only once its artifact matches the sha256 in its manifest."""
+    manifest = store.manifest(model_id)
+    if manifest is None:
+        raise LookupError(f"parent model {model_id!r} does not exist")
     artifact = store.artifact(manifest.model_id)
     if hashlib.sha256(artifact).hexdigest() != manifest.sha256:
         raise LookupError(f"artifact of {manifest.model_id!r} does not match its sha256")
-    return artifact
+    try:
+        return local_model.loads(artifact)
+    except ValueError as exc:
+        raise LookupError(f"artifact of {manifest.model_id!r} is unreadable: {exc}") from exc
 
 
 def job_event(

@@ -37,6 +37,15 @@ COMMANDS: dict[str, SubCommand] = {
     "approvals": SubCommand(
         "modelops.cli.approvals_cmd", "Approvals: list them, approve or reject a promotion."
     ),
+    "approvers": SubCommand(
+        "modelops.cli.approvers_cmd", "Approvers: enrol the people a policy names (TOTP)."
+    ),
+    "endpoints": SubCommand(
+        "modelops.cli.endpoints_cmd", "Endpoints: the names consumers call, and their routes."
+    ),
+    "tokens": SubCommand(
+        "modelops.cli.tokens_cmd", "API tokens for the gateway: create, list, revoke."
+    ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
     "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
 }

@@ -148,12 +148,23 @@ def history_cmd(
 def print_ledger(name: str, entries: list[LedgerEntry]) -> None:
     print_table(
         f"stage ledger of {name}",
-        ["#", "at", "version", "action", "from", "to", "actor", "reason"],
+        ["#", "at", "version", "action", "from", "to", "actor", "approved by", "reason"],
         [
-            (e.id, e.at, e.version, e.action, e.from_stage, e.to_stage, e.actor, e.reason)
+            (
+                e.id, e.at, e.version, e.action, e.from_stage, e.to_stage, e.actor,
+                approved_by(e), e.reason,
+            )
             for e in entries
         ],
-    )
+    )  # fmt: skip
+
+
+def approved_by(entry: LedgerEntry) -> str | None:
+    """The proven reviewers who approved the move, as the promote run kept them."""
+    names = entry.evidence.get("approved_by")
+    if not isinstance(names, list) or not names:
+        return None
+    return ", ".join(str(name) for name in names)
 
 
 @app.command("add-version")

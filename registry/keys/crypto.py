@@ -13,6 +13,7 @@ import hmac
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -80,6 +81,18 @@ class MasterKeyring:
         return f"MasterKeyring({names})"
 
 
+class SecretBinding(Protocol):
+    """The row a sealed secret belongs to: its id (for messages) and the associated data
+    that ties the ciphertext and the wrapped DEK to that row."""
+
+    @property
+    def key_id(self) -> int: ...
+
+    def secret_aad(self) -> bytes: ...
+
+    def dek_aad(self) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class KeyBinding:
     """The row a ciphertext belongs to; authenticated as associated data so that
@@ -109,7 +122,7 @@ class SealedSecret:
     kek_fingerprint: str
 
 
-def seal(secret: str, binding: KeyBinding, ring: MasterKeyring) -> SealedSecret:
+def seal(secret: str, binding: SecretBinding, ring: MasterKeyring) -> SealedSecret:
     """Encrypt `secret` under a fresh DEK, and wrap the DEK with the newest master key."""
     dek = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
     nonce = os.urandom(NONCE_BYTES)
@@ -117,7 +130,7 @@ def seal(secret: str, binding: KeyBinding, ring: MasterKeyring) -> SealedSecret:
     return _wrap(dek, binding, ring, ciphertext=ciphertext, nonce=nonce)
 
 
-def unseal(sealed: SealedSecret, binding: KeyBinding, ring: MasterKeyring) -> SecretStr:
+def unseal(sealed: SealedSecret, binding: SecretBinding, ring: MasterKeyring) -> SecretStr:
     dek = _unwrap(sealed, binding, ring)
     try:
         plaintext = AESGCM(dek).decrypt(sealed.nonce, sealed.ciphertext, binding.secret_aad())
@@ -129,19 +142,19 @@ def unseal(sealed: SealedSecret, binding: KeyBinding, ring: MasterKeyring) -> Se
     return SecretStr(plaintext.decode())
 
 
-def rewrap(sealed: SealedSecret, binding: KeyBinding, ring: MasterKeyring) -> SealedSecret:
+def rewrap(sealed: SealedSecret, binding: SecretBinding, ring: MasterKeyring) -> SealedSecret:
     """Wrap the same DEK with the newest master key; the secret's ciphertext is untouched."""
     dek = _unwrap(sealed, binding, ring)
     return _wrap(dek, binding, ring, ciphertext=sealed.ciphertext, nonce=sealed.nonce)
 
 
-def check(sealed: SealedSecret, binding: KeyBinding, ring: MasterKeyring) -> None:
+def check(sealed: SealedSecret, binding: SecretBinding, ring: MasterKeyring) -> None:
     """Raise unless the row can be opened with the ring (the secret itself is discarded)."""
     unseal(sealed, binding, ring)
 
 
 def _wrap(
-    dek: bytes, binding: KeyBinding, ring: MasterKeyring, *, ciphertext: bytes, nonce: bytes
+    dek: bytes, binding: SecretBinding, ring: MasterKeyring, *, ciphertext: bytes, nonce: bytes
 ) -> SealedSecret:
     master = ring.newest
     dek_nonce = os.urandom(NONCE_BYTES)
@@ -156,7 +169,7 @@ def _wrap(
     )
 
 
-def _unwrap(sealed: SealedSecret, binding: KeyBinding, ring: MasterKeyring) -> bytes:
+def _unwrap(sealed: SealedSecret, binding: SecretBinding, ring: MasterKeyring) -> bytes:
     master = ring.find(sealed.kek_fingerprint)
     if master is None:
         held = [f"{m.version} ({m.fingerprint})" for m in ring.keys]

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
 from analysis import (
     ArmStats,
     CanaryPolicy,
     CheckName,
     CheckReason,
+    CheckResult,
     MeanStats,
     ProportionStats,
     VerdictStatus,
     judge_canary,
     mann_whitney,
 )
+from tests.analysis.farrington_manning import fm_z, score_bound
 
 POLICY = CanaryPolicy(min_samples=500, max_error_rate_increase=0.01)
+ERRORS_ONLY = {"min_samples": 500, "max_latency_increase_ratio": None}
 
 
 def latency(seed: int, n: int, mean: float = 200.0, sd: float = 40.0) -> MeanStats:
@@ -48,6 +54,104 @@ def test_equal_canary_with_enough_traffic_passes() -> None:
 def test_no_errors_in_either_arm_passes_once_the_margin_is_shown() -> None:
     zero = ArmStats(ProportionStats(1000, 0), latency_ms=latency(5, 1000))
     assert judge_canary(zero, zero, POLICY).status is VerdictStatus.PASS
+
+
+def test_an_error_rate_fail_shows_the_score_interval_its_test_inverts() -> None:
+    # Baseline 0/500, canary 9/500, margin 0.01. Farrington-Manning, computed independently
+    # (tests/analysis/farrington_manning.py): z = 1.79787 > z_0.95, p = 0.0361, so the canary
+    # is shown to err more than 0.01 above the baseline. The interval shown is the one that
+    # test inverts, and its low end clears the margin; Newcombe's would be [0.00877, 0.03069].
+    policy = CanaryPolicy(max_error_rate_increase=0.01, **ERRORS_ONLY)  # type: ignore[arg-type]
+    verdict = judge_canary(
+        ArmStats(ProportionStats(500, 0)), ArmStats(ProportionStats(500, 9)), policy
+    )
+
+    [check] = verdict.checks
+    z = float(stats.norm.ppf(0.95))
+    low, high = score_bound(0, 500, 9, 500, z), score_bound(0, 500, 9, 500, -z)
+    assert (round(low, 5), round(high, 5)) == (0.0105, 0.03069)
+    assert check.outcome is VerdictStatus.FAIL and check.reason is CheckReason.WORSE_THAN_MARGIN
+    assert check.interval == pytest.approx((low, high), abs=1e-10)
+    assert check.p_value_fail == pytest.approx(float(stats.norm.sf(fm_z(0, 500, 9, 500, 0.01))))
+    assert check.detail == (
+        "change +0.018 (absolute), interval [0.0105, 0.03069] exceeds the margin +0.01"
+    )
+
+
+@given(
+    n=st.integers(min_value=500, max_value=20_000),
+    base_rate=st.floats(min_value=0.0, max_value=0.2),
+    canary_rate=st.floats(min_value=0.0, max_value=0.2),
+    margin=st.floats(min_value=0.0, max_value=0.05),
+)
+@settings(max_examples=100, deadline=None, database=None, derandomize=True)
+def test_the_error_rate_outcome_is_where_its_interval_lies_against_the_margin(
+    n: int, base_rate: float, canary_rate: float, margin: float
+) -> None:
+    policy = CanaryPolicy(max_error_rate_increase=margin, **ERRORS_ONLY)  # type: ignore[arg-type]
+    baseline = ArmStats(ProportionStats(n, round(base_rate * n)))
+    canary = ArmStats(ProportionStats(n, round(canary_rate * n)))
+    [check] = judge_canary(baseline, canary, policy).checks
+    if check.reason is CheckReason.NOT_COMPUTABLE:
+        return
+    assert check.interval is not None
+    low, high = check.interval
+    expected = (
+        VerdictStatus.FAIL
+        if low > margin
+        else VerdictStatus.PASS
+        if high < margin
+        else VerdictStatus.INCONCLUSIVE
+    )
+    assert check.outcome is expected
+
+
+@pytest.mark.parametrize(
+    ("baseline", "canary"),
+    [
+        ((500, 0), (500, 9)),
+        ((2000, 20), (2000, 60)),
+        ((1654, 24), (1654, 43)),
+        ((600, 3), (900, 25)),
+    ],
+)
+def test_the_margins_where_the_error_verdict_changes_are_the_interval_it_shows(
+    baseline: tuple[int, int], canary: tuple[int, int]
+) -> None:
+    arms = ArmStats(ProportionStats(*baseline)), ArmStats(ProportionStats(*canary))
+
+    def check(margin: float) -> CheckResult:
+        policy = CanaryPolicy(max_error_rate_increase=margin, **ERRORS_ONLY)  # type: ignore[arg-type]
+        return judge_canary(*arms, policy).checks[0]
+
+    def switch(low: float, high: float, before: VerdictStatus) -> float:
+        """The margin in [low, high] where the outcome stops being `before` (bisection)."""
+        for _ in range(60):
+            middle = (low + high) / 2.0
+            low, high = (middle, high) if check(middle).outcome is before else (low, middle)
+        return (low + high) / 2.0
+
+    diff = canary[1] / canary[0] - baseline[1] / baseline[0]
+    shown = check(0.01).interval  # the interval does not depend on the margin
+    assert shown is not None
+    stops_failing = switch(0.0, diff, VerdictStatus.FAIL)
+    starts_passing = switch(diff, 0.999, VerdictStatus.INCONCLUSIVE)
+    assert shown == pytest.approx((stops_failing, starts_passing), abs=1e-9)
+
+
+def test_margin_zero_passes_only_a_canary_shown_to_err_less() -> None:
+    policy = CanaryPolicy(max_error_rate_increase=0.0, **ERRORS_ONLY)  # type: ignore[arg-type]
+
+    def outcome(base: int, canary: int, n: int = 50_000) -> CheckResult:
+        arms = ArmStats(ProportionStats(n, base)), ArmStats(ProportionStats(n, canary))
+        [check] = judge_canary(*arms, policy).checks
+        return check
+
+    assert outcome(1000, 800).outcome is VerdictStatus.PASS
+    assert outcome(800, 1000).outcome is VerdictStatus.FAIL
+    assert outcome(1000, 1000).outcome is VerdictStatus.INCONCLUSIVE  # parity is never shown
+    assert outcome(1000, 1000).reason is CheckReason.NEED_MORE_DATA
+    assert outcome(0, 0).reason is CheckReason.NOT_COMPUTABLE
 
 
 def test_too_little_traffic_is_inconclusive_never_a_silent_pass() -> None:

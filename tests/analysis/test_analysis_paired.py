@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -27,6 +30,49 @@ def test_mcnemar_exact_and_corrected_match_statsmodels() -> None:
     assert corrected.statistic == pytest.approx(16.81779661016949)
     assert corrected.p_value == pytest.approx(4.114562281345944e-05, rel=1e-9)
     assert mcnemar(7, 2).p_value == pytest.approx(0.1796875)
+
+
+def binomial_half_tail(n: int, below: int) -> Fraction:
+    """P(X <= below) for X ~ Binomial(n, 1/2), exactly."""
+    return Fraction(sum(math.comb(n, k) for k in range(below + 1)), 2**n)
+
+
+def test_mcnemar_mid_p_halves_the_observed_point_of_the_exact_test() -> None:
+    # b = 8, c = 2: X ~ Binomial(10, 1/2). Exact one-sided P(X <= 2) = 56/1024 = 0.0547;
+    # mid-p = P(X < 2) + P(X = 2) / 2 = (11 + 45/2) / 1024 = 33.5/1024 = 0.0327.
+    exact = mcnemar(8, 2, alternative="less")
+    mid = mcnemar(8, 2, alternative="less", mid_p=True)
+
+    assert binomial_half_tail(10, 2) == Fraction(56, 1024)
+    assert exact.p_value == pytest.approx(56 / 1024, rel=1e-12) and not exact.significant
+    assert mid.p_value == pytest.approx(33.5 / 1024, rel=1e-12) and mid.significant
+    assert (mid.mid_p, exact.mid_p, mid.exact) == (True, False, True)
+
+
+def test_mcnemar_mid_p_matches_fagerland_lydersen_laake_2013() -> None:
+    # Fagerland, Lydersen & Laake (2013), BMC Med Res Methodol 13:91, worked example (airway
+    # hyper-responsiveness before and after stem cell transplantation, b = 1, c = 7):
+    # exact conditional p = 0.070, mid-p = 0.039. By hand: 2 * 9/256 and 2 * (1 + 8/2)/256.
+    assert round(mcnemar(1, 7).p_value, 3) == 0.070
+    assert round(mcnemar(1, 7, mid_p=True).p_value, 3) == 0.039
+    assert mcnemar(1, 7, mid_p=True).p_value == pytest.approx(10 / 256, rel=1e-12)
+
+
+@pytest.mark.parametrize(("b", "c"), [(0, 5), (3, 3), (12, 4), (4, 12), (40, 25), (1, 0)])
+def test_mcnemar_mid_p_equals_its_exact_binomial_definition(b: int, c: int) -> None:
+    n = b + c
+    point = Fraction(math.comb(n, c), 2**n)
+    below = binomial_half_tail(n, c) - point / 2  # P(X < c) + P(X = c) / 2
+    above = 1 - binomial_half_tail(n, c) + point / 2  # P(X > c) + P(X = c) / 2
+    two_sided = min(Fraction(1), 2 * min(below, above))
+    for alternative, expected in (("less", below), ("greater", above), ("two-sided", two_sided)):
+        result = mcnemar(b, c, mid_p=True, alternative=alternative)
+        assert result.p_value == pytest.approx(float(expected), rel=1e-12, abs=1e-15)
+
+
+def test_mid_p_without_the_exact_test_is_misuse() -> None:
+    with pytest.raises(ValueError, match="mid_p"):
+        mcnemar(8, 2, exact=False, mid_p=True)
 
 
 def test_mcnemar_one_sided_favours_the_candidate_when_c_exceeds_b() -> None:
@@ -74,13 +120,34 @@ def test_paired_relative_lift_interval_contains_the_lift() -> None:
     assert result.rel_lift_ci[0] < 0.05 < result.rel_lift_ci[1]
 
 
-def test_paired_t_from_sufficient_statistics_equals_values_path() -> None:
-    x, y = [0.5, 0.7, 0.9, 0.4], [0.6, 0.75, 0.95, 0.52]
-    d = [b - a for a, b in zip(x, y, strict=True)]
-    from_stats = paired_t_from_stats(
-        MeanStats.from_values(x), MeanStats.from_values(y), MeanStats.from_values(d)
+# Student's sleep data (Cushny & Peebles 1905, as printed by Student 1908): extra hours of
+# sleep of ten patients under two drugs. R's datasets::sleep documents the published result
+# of t.test(extra ~ group, data = sleep, paired = TRUE): t = -4.0621, df = 9,
+# p-value = 0.002833, 95% CI (-2.4598858, -0.7001142), mean difference -1.58 (group 1 - 2).
+SLEEP_DRUG_1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+SLEEP_DRUG_2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+
+
+def test_paired_t_reproduces_students_sleep_data() -> None:
+    result = paired_t(SLEEP_DRUG_1, SLEEP_DRUG_2)  # drug 2 - drug 1: the signs flip
+
+    assert round(result.statistic or 0.0, 4) == 4.0621 and result.dof == 9
+    assert round(result.p_value, 6) == 0.002833
+    assert result.diff == pytest.approx(1.58)
+    assert result.diff_ci == pytest.approx((0.7001142, 2.4598858), abs=5e-8)
+
+
+def test_paired_t_from_sufficient_statistics_reproduces_the_sleep_data_result() -> None:
+    # What SQL would hand over, summed by hand from the table above: COUNT, SUM, SUM(x^2)
+    # of drug 1, drug 2 and of the differences.
+    result = paired_t_from_stats(
+        MeanStats(n=10, sum=7.5, sum_sq=34.43),
+        MeanStats(n=10, sum=23.3, sum_sq=90.37),
+        MeanStats(n=10, sum=15.8, sum_sq=38.58),
     )
-    assert from_stats == paired_t(x, y)
+
+    assert round(result.statistic or 0.0, 4) == 4.0621 and round(result.p_value, 6) == 0.002833
+    assert result.diff_ci == pytest.approx((0.7001142, 2.4598858), abs=5e-8)
 
 
 def test_paired_data_conditions_are_coded() -> None:

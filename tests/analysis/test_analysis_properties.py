@@ -1,5 +1,5 @@
 """Properties that hold for any data: symmetry under swapping arms, p in [0, 1],
-intervals containing their estimate."""
+intervals containing their estimate, coded results instead of NaN."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from analysis import (
     Comparison,
     MeanStats,
     ProportionStats,
+    Status,
     compare_means,
     compare_proportions,
     quantile_ci,
     sequential_means,
     sequential_proportions,
+    srm_check,
 )
 
 # Same examples on every run (CI must not flake) and no example database left in the repo;
@@ -130,6 +133,39 @@ def test_sequential_results_are_well_formed(
     q=st.floats(min_value=0.01, max_value=0.99),
 )
 @settings(max_examples=80, **REPRODUCIBLE)
-def test_quantile_interval_contains_its_estimate(values: list[float], q: float) -> None:
+def test_quantile_interval_is_bounded_by_order_statistics_of_binomial_coverage(
+    values: list[float], q: float
+) -> None:
     result = quantile_ci(values, q)
-    assert result.ci[0] <= result.estimate <= result.ci[1]
+    n, ordered = len(values), sorted(values)
+    j, k = result.lower_rank, result.upper_rank
+    # B = #{X_i <= xi_q} ~ Binomial(n, q); [X_(j), X_(k)) misses xi_q when B < j or B >= k.
+    tail = 0.025 + 1e-12
+    assert stats.binom.cdf(j - 1, n, q) <= tail and stats.binom.sf(k - 1, n, q) <= tail
+    low = ordered[j - 1] if j >= 1 else -math.inf
+    high = ordered[k - 1] if k <= n else math.inf
+    assert result.ci[0] <= min(low, result.estimate) and result.ci[1] >= max(high, result.estimate)
+    assert result.ci[0] in (low, result.estimate) and result.ci[1] in (high, result.estimate)
+    assert (result.status is Status.OK) == (j >= 1 and k <= n)
+
+
+@given(
+    counts=st.lists(st.integers(min_value=0, max_value=10**12), min_size=2, max_size=6),
+    weights=st.lists(
+        st.one_of(st.just(0.0), st.floats(min_value=0.0, max_value=1e308)), min_size=6, max_size=6
+    ),
+    min_deviation=st.floats(min_value=0.0, max_value=0.5),
+)
+@settings(max_examples=300, **REPRODUCIBLE)
+def test_srm_check_never_returns_nan(
+    counts: list[int], weights: list[float], min_deviation: float
+) -> None:
+    weights = weights[: len(counts)]
+    if sum(weights) == 0.0:
+        weights[0] = 1.0
+    result = srm_check(counts, weights, min_deviation=min_deviation)
+    numbers = (result.chi2, result.p_value, result.max_deviation, *result.expected_counts)
+    assert not any(math.isnan(v) for v in numbers)
+    assert 0.0 <= result.p_value <= 1.0 and result.dof >= 0
+    if result.status is not Status.OK:
+        assert result.p_value == 1.0 and not result.mismatch and result.reason

@@ -39,9 +39,33 @@ def test_traffic_in_a_zero_weight_arm_is_a_mismatch() -> None:
     assert result.reason
 
 
+def test_traffic_in_a_zero_weight_arm_is_a_mismatch_whatever_the_practical_size_guard() -> None:
+    result = srm_check([10, 3], [1, 0], min_deviation=0.5)
+    assert (result.status, result.mismatch, result.p_value) == (Status.OK, True, 0.0)
+
+
 def test_no_units_is_coded_empty() -> None:
     result = srm_check([0, 0], [1, 1])
     assert result.status is Status.EMPTY_INPUT and not result.mismatch and result.p_value == 1.0
+    assert srm_check([0, 0], [1, 0]).status is Status.EMPTY_INPUT
+
+
+@pytest.mark.parametrize(("counts", "weights"), [([10, 0], [1, 0]), ([0, 7, 0], [0, 2, 0])])
+def test_a_split_with_one_live_arm_has_nothing_to_test_and_says_so(
+    counts: list[int], weights: list[float]
+) -> None:
+    result = srm_check(counts, weights)
+    assert result.status is Status.SINGLE_ARM and "only one arm" in result.reason
+    assert (result.chi2, result.p_value, result.dof, result.mismatch) == (0.0, 1.0, 0, False)
+    assert result.expected_counts == tuple(float(c) for c in counts)
+
+
+def test_huge_weights_are_shares_like_any_others() -> None:
+    # 1e308 + 1e308 overflows a float; the split is still 50/50.
+    result = srm_check([5000, 5400], [1e308, 1e308])
+    reference = stats.chisquare([5000, 5400])
+    assert result.expected_counts == (5200.0, 5200.0)
+    assert result.p_value == pytest.approx(reference.pvalue) and result.mismatch
 
 
 @pytest.mark.parametrize(

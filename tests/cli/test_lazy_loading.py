@@ -25,6 +25,7 @@ READ_COMMANDS = [
     ("models", "history", "support-intent"),
     ("keys", "list"),
     ("approvals", "list"),
+    ("endpoints", "list"),
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,18 @@ from flows.register_model import register_model
 from registry.domain import LedgerAction
 from registry.finetune_jobs import FineTuneStatus
 from registry.stages import Stage
+from tasks import context
 from tasks.catalog import sync_catalog
-from tests.flows.finetune_support import DATA, MODEL, Env, eval_accuracy, flow_env, sha256_of
+from tasks.finetune import FineTuneRefused
+from tests.flows.finetune_support import (
+    CATALOG,
+    DATA,
+    MODEL,
+    Env,
+    eval_accuracy,
+    flow_env,
+    sha256_of,
+)
 from tests.support.prefect_server import PrefectServer
 
 __all__ = ["flow_env"]
@@ -53,10 +64,10 @@ def test_fine_tune_registers_v2_from_v1_in_testing_with_full_lineage(
     assert lineage.parent_version == 1
     assert lineage.dataset_uri == TRAIN.as_uri()
     assert lineage.dataset_sha256 == sha256_of(TRAIN)
-    # "auto" resolved by the provider: 8 epochs of 16 examples, step multiplier 1.0.
+    # "auto" resolved by the provider: 8 epochs, one SGD step per example, multiplier 1.0.
     assert lineage.hyperparameters == {
         "n_epochs": 8,
-        "batch_size": 16,
+        "batch_size": 1,
         "learning_rate_multiplier": 1.0,
         "seed": 0,
     }
@@ -132,3 +143,34 @@ def test_a_failed_provider_job_fails_the_flow_and_a_rerun_makes_a_new_attempt(
 def _line(text: str, label: str) -> str:
     messages = [{"role": "user", "content": text}, {"role": "assistant", "content": label}]
     return json.dumps({"messages": messages}) + "\n"
+
+
+def test_an_unknown_base_model_fails_the_job_row_and_the_fixed_catalog_then_trains(
+    prefect_api: PrefectServer, flow_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    model_file = catalog / "models" / f"{MODEL}.yaml"
+    correct = model_file.read_text()
+    model_file.write_text(correct.replace("base_model: tfidf-logreg", "base_model: tfidf-nope"))
+    monkeypatch.setenv("MODELOPS_CATALOG_DIR", str(catalog))
+    context.settings.cache_clear()
+    sync_catalog.fn()
+
+    for _ in range(2):  # a re-run of the same input fails the same way, leaving no row behind
+        with pytest.raises(FineTuneRefused, match="no local model 'tfidf-nope'"):
+            asyncio.run(fine_tune(_fine_tune(TRAIN)))
+    refused = flow_env.job_rows()
+    assert [(row.idempotency_key[-3:], row.status) for row in refused] == [
+        ("-a1", "failed"),
+        ("-a2", "failed"),
+    ]
+    assert all("no local model 'tfidf-nope'" in (row.error or "") for row in refused)
+    assert flow_env.local_jobs() == []
+
+    model_file.write_text(correct)
+    sync_catalog.fn()
+    outcome = asyncio.run(fine_tune(_fine_tune(TRAIN)))
+
+    assert (outcome.version, outcome.parent_version) == (1, None)
+    assert [row.status for row in flow_env.job_rows()] == ["failed", "failed", "succeeded"]

@@ -24,19 +24,22 @@ from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
 from adapters.jobs import JobStatus
+from adapters.local.store import LocalStore
 from flows.fine_tune import fine_tune
 from flows.params import FineTuneParams
 from registry.finetune_jobs import FineTuneJobRow
 from tasks.catalog import sync_catalog
 from tasks.finetune_poll import FineTuneCancelled
+from tests.fakes.training_gate import TrainingGate
 from tests.flows.conftest import wait_until
 from tests.flows.finetune_support import DATA, MODEL, REPO, Env, flow_env
 from tests.support.prefect_server import PrefectServer, stop_process
 
 __all__ = ["flow_env"]
 
-# Thirty epochs of one-example steps (about 20 s): the cancel lands while it trains.
-SLOW = {"n_epochs": 30, "batch_size": 1, "seed": 11}
+# The trainer holds after epoch 1 of 3 (tests/fakes/training_gate.py) until the test has
+# cancelled, so the cancel lands while the job trains however fast the machine is.
+TRAINING = {"n_epochs": 3, "seed": 11}
 POOL = "fine-tune-cancel-test"
 
 
@@ -51,22 +54,19 @@ def _params(poll_seconds: float = 0.2) -> FineTuneParams:
         {
             "model": MODEL,
             "dataset": str(DATA / "train.jsonl"),
-            "training": SLOW,
+            "training": TRAINING,
             "poll_seconds": poll_seconds,
         }
     )
 
 
 def _training(env: Env) -> FineTuneJobRow | None:
-    """The job's row once the provider reports it running."""
+    """The job's row once the provider has stored the job's first epoch (where it is held)."""
     rows = env.job_rows()
-    return rows[0] if rows and rows[0].status == "running" else None
-
-
-def _created(env: Env) -> FineTuneJobRow | None:
-    """The job's row once the provider job exists (it trains from then on)."""
-    rows = env.job_rows()
-    return rows[0] if rows and rows[0].provider_job_id else None
+    if not rows or not rows[0].provider_job_id:
+        return None
+    jobs = [job for job in env.local_jobs() if job.id == rows[0].provider_job_id]
+    return rows[0] if jobs and jobs[0].progress > 0 else None
 
 
 def _cancel(flow_run_id: str) -> None:
@@ -90,7 +90,11 @@ def _assert_cancelled_everywhere(env: Env, row: FineTuneJobRow) -> None:
     assert env.versions() == []
 
 
-def test_cancelling_an_in_process_run_cancels_the_provider_job(synced: Env) -> None:
+def test_cancelling_an_in_process_run_cancels_the_provider_job(
+    synced: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = TrainingGate(tmp_path / "gate")
+    gate.install(monkeypatch)
     outcome: dict[str, object] = {}
 
     def run() -> None:
@@ -102,9 +106,15 @@ def test_cancelling_an_in_process_run_cancels_the_provider_job(synced: Env) -> N
     # The copied context carries the Prefect settings that point at the test server.
     runner = threading.Thread(target=contextvars.copy_context().run, args=(run,))
     runner.start()
-    row = wait_until(lambda: _training(synced), timeout=120, what="the job to train")
-    _cancel(row.flow_run_id)  # type: ignore[attr-defined]
-    runner.join(timeout=120)
+    try:
+        row = wait_until(lambda: _training(synced), timeout=120, what="the first epoch")
+        _cancel(row.flow_run_id)  # type: ignore[attr-defined]
+        runner.join(timeout=120)
+    finally:
+        gate.release()
+    store = LocalStore(synced.data_dir / "local")
+    job_id = str(row.provider_job_id)  # type: ignore[attr-defined]
+    wait_until(lambda: not store.is_training(job_id), what="the released trainer to stop")
 
     assert isinstance(outcome.get("error"), FineTuneCancelled), outcome
     _assert_cancelled_everywhere(synced, row)  # type: ignore[arg-type]
@@ -115,9 +125,11 @@ def test_cancelling_a_worker_run_cancels_the_provider_job_from_the_hook(
     synced: Env, prefect_api: PrefectServer, tmp_path: Path
 ) -> None:
     _deploy()
+    gate = TrainingGate(tmp_path / "gate")  # installed in the flow run's process at start-up
     env = {
         **os.environ,
         **prefect_api.env(),
+        **gate.env(at_startup=True),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",  # the hook's own lines, in the worker's log
     }
@@ -135,7 +147,7 @@ def test_cancelling_a_worker_run_cancels_the_provider_job_from_the_hook(
         # hook, not the run's own check, stop the job.
         params = _params(poll_seconds=60).model_dump(mode="json")
         run = run_deployment(f"fine-tune/{POOL}", parameters={"params": params}, timeout=0)
-        row = wait_until(lambda: _created(synced), timeout=180, what="the provider job")
+        row = wait_until(lambda: _training(synced), timeout=180, what="the first epoch")
         assert row.flow_run_id == str(run.id)  # type: ignore[attr-defined]
         _cancel(str(run.id))
         wait_until(
@@ -143,6 +155,7 @@ def test_cancelling_a_worker_run_cancels_the_provider_job_from_the_hook(
         )
         wait_until(lambda: synced.job_rows()[0].status == "cancelled", what="the hook")
     finally:
+        gate.release()
         stop_process(worker)
     _assert_cancelled_everywhere(synced, row)  # type: ignore[arg-type]
     log = (tmp_path / "worker.log").read_text()

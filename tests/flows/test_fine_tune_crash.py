@@ -22,6 +22,7 @@ from registry.finetune_jobs import FineTuneJobRow
 from tasks.dataset import validate_dataset
 from tasks.finetune import fine_tune_request, upload_dataset
 from tasks.finetune_plan import ClaimRequest, claim_job, plan_fine_tune
+from tests.fakes.training_gate import TrainingGate
 from tests.flows.conftest import wait_until
 from tests.flows.finetune_support import DATA, MODEL, REPO, Env, flow_env
 from tests.support.prefect_server import PrefectServer, stop_process
@@ -29,8 +30,7 @@ from tests.support.prefect_server import PrefectServer, stop_process
 __all__ = ["flow_env"]
 
 TRAIN = DATA / "train.jsonl"
-# Ten epochs of one-example steps: about 7 s of training, long enough to kill it midway.
-SLOW = {"n_epochs": 10, "batch_size": 1, "seed": 7}
+TRAINING = {"n_epochs": 3, "seed": 7}
 
 
 @pytest.fixture
@@ -40,37 +40,42 @@ def with_v1(prefect_api: PrefectServer, flow_env: Env) -> Env:
 
 
 def _params() -> FineTuneParams:
-    return FineTuneParams(model=MODEL, dataset=str(TRAIN), training=SLOW, poll_seconds=0.2)  # type: ignore[arg-type]
+    return FineTuneParams(model=MODEL, dataset=str(TRAIN), training=TRAINING, poll_seconds=0.2)  # type: ignore[arg-type]
 
 
-def _created(env: Env) -> FineTuneJobRow | None:
-    """The new job's row once it holds the provider's job id (v1's row is the first)."""
+def _mid_training(env: Env) -> FineTuneJobRow | None:
+    """The new job's row (v1's is the first) once it holds the provider's job id and the
+    provider has stored the job's first epoch: the gate holds the trainer there."""
     rows = env.job_rows()
-    return rows[1] if len(rows) > 1 and rows[1].provider_job_id else None
+    if len(rows) < 2 or not rows[1].provider_job_id:
+        return None
+    jobs = [job for job in env.local_jobs() if job.id == rows[1].provider_job_id]
+    return rows[1] if jobs and jobs[0].progress > 0 else None
 
 
 def test_killing_the_flow_after_the_job_is_created_leaves_one_provider_job(
     with_v1: Env, prefect_api: PrefectServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = tmp_path / "child.log"
+    gate = TrainingGate(tmp_path / "gate")  # the child's trainer holds after epoch 1
     with log.open("wb") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.flows.finetune_crash_child", _params().model_dump_json()],
             cwd=REPO,
-            env={**os.environ, **prefect_api.env()},
+            env={**os.environ, **prefect_api.env(), **gate.env()},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        row = wait_until(lambda: _created(with_v1), timeout=120, what="the provider job")
+        row = wait_until(lambda: _mid_training(with_v1), timeout=120, what="the first epoch")
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
     finally:
         stop_process(child)
     job_id = row.provider_job_id  # type: ignore[attr-defined]
     (killed,) = [job for job in with_v1.local_jobs() if job.id == job_id]
-    assert not killed.status.is_terminal, f"the kill came too late: {killed.status}"
+    assert (killed.status, killed.progress) == (JobStatus.RUNNING, pytest.approx(1 / 3))
 
     outcome = asyncio.run(fine_tune(_params()))
 

@@ -18,6 +18,7 @@ from registry.keys import MasterKeyring
 from registry.keys.repository import KeyRepository
 from registry.teams import TeamRepository
 from tasks import context
+from tasks.finetune import FineTuneRefused
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
 from tests.flows.finetune_support import CATALOG, Env, flow_env
 from tests.support.prefect_server import PrefectServer
@@ -106,3 +107,38 @@ def test_the_uploading_key_creates_polls_and_is_recorded_as_the_jobs_owner(
     assert v2.lineage.provider_key_id == keys["second"]
     (row,) = flow_env.job_rows()
     assert row.events[-1]["message"] == "The job has successfully completed"
+
+
+def test_a_refused_job_fails_its_row_with_the_scrubbed_reason_and_a_rerun_carries_on(
+    openai: tuple[FakeOpenAIServer, dict[str, int]], flow_env: Env, tmp_path: Path
+) -> None:
+    server, _ = openai
+    # The refusal quotes the key, to prove that no key-shaped text reaches the row.
+    server.refused_models["gpt-4o-mini"] = (
+        "Model gpt-4o-mini is not available for fine-tuning with key sk-second-111111111"
+    )
+    params = FineTuneParams(
+        model=MODEL, dataset=str(_dataset(tmp_path / "chat.jsonl")), poll_seconds=0.05
+    )
+
+    with pytest.raises(FineTuneRefused) as refused:
+        asyncio.run(fine_tune(params))
+
+    (row,) = flow_env.job_rows()
+    assert (row.status, row.provider_job_id, row.result_version_id) == ("failed", None, None)
+    assert row.error is not None and "not available for fine-tuning" in row.error
+    assert "HTTP 400" in row.error and "sk-second" not in row.error
+    assert str(refused.value).startswith(f"openai refused to start the fine-tune job of {MODEL}")
+    assert "sk-second" not in str(refused.value) and not server.jobs
+
+    server.refused_models.clear()  # the account may fine-tune it now: the same input works
+    outcome = asyncio.run(fine_tune(params))
+
+    rows = flow_env.job_rows()
+    assert [(r.idempotency_key[-3:], r.status) for r in rows] == [
+        ("-a1", "failed"),
+        ("-a2", "succeeded"),
+    ]
+    (job,) = server.jobs.values()
+    assert outcome.fine_tune_job_id == job.id == rows[1].provider_job_id
+    assert [v.version for v in flow_env.versions(MODEL)] == [1, 2]

@@ -25,6 +25,7 @@ from registry.stages import Stage
 from tests.flows.conftest import wait_until
 from tests.flows.test_promote import POLICY, _summary
 from tests.registry.seed import add_version, advance, seed_model
+from tests.support.approvers import MASTER_KEY, code, enrol
 from tests.support.prefect_server import PrefectServer, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +52,7 @@ def worker(prefect_api: PrefectServer, pg_url: str, tmp_path: Path) -> Iterator[
         "MODELOPS_DATABASE_URL": pg_url,
         "MODELOPS_DATA_DIR": str(tmp_path / "data"),
         "MODELOPS_TEAM": "default",
+        "MODELOPS_MASTER_KEY": MASTER_KEY,
         "PREFECT_WORKER_QUERY_SECONDS": "1",
     }
     with (tmp_path / "worker.log").open("wb") as log:
@@ -85,6 +87,7 @@ def test_deployed_promote_pauses_for_four_eyes_then_promotes(
         EvaluationRepository(session, team).record(
             (row.model_id, row.id, None), _summary(0.9), [], None
         )
+        secrets = enrol(session, team, "alice", "bob")
 
     params = {"model": "support-intent", "version": 1, "requester": "alice", "timeout_seconds": 600}
     run = run_deployment("promote/promote", parameters={"params": params}, timeout=0)
@@ -96,13 +99,23 @@ def test_deployed_promote_pauses_for_four_eyes_then_promotes(
         what="the run to pause",
     )
     resume_flow_run(
-        run_id, run_input={"decision": "approve", "reviewer": "alice", "comment": "self"}
-    )
+        run_id,
+        run_input={
+            "decision": "approve", "reviewer": "alice", "code": code(secrets["alice"]),
+            "comment": "self",
+        },
+    )  # fmt: skip
     wait_until(
         lambda: (s := _state(run_id))[0] is StateType.PAUSED and s[1] != first[1],  # type: ignore[index]
         timeout=120, what="the run to pause again after the requester's answer",
     )  # fmt: skip
-    resume_flow_run(run_id, run_input={"decision": "approve", "reviewer": "bob", "comment": "ok"})
+    resume_flow_run(
+        run_id,
+        run_input={
+            "decision": "approve", "reviewer": "bob", "code": code(secrets["bob"]),
+            "comment": "ok",
+        },
+    )  # fmt: skip
     wait_until(lambda: _state(run_id)[0] is StateType.COMPLETED, timeout=120, what="completion")
 
     with sessions.begin() as session:

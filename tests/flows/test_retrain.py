@@ -21,6 +21,7 @@ from registry.stages import Stage
 from tasks import context
 from tasks.context import unit_of_work
 from tests.flows.conftest import wait_until
+from tests.support.approvers import MASTER_KEY, code, enrol
 from tests.support.prefect_server import PrefectServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,9 +41,12 @@ def test_retrain_promotes_a_better_version_once_an_approver_answers(
     prefect_api: PrefectServer, registry_env: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MODELOPS_CATALOG_DIR", str(REPO / "catalog"))
+    monkeypatch.setenv("MODELOPS_MASTER_KEY", MASTER_KEY)
     monkeypatch.chdir(REPO)  # the default datasets are paths relative to the repository
     context.settings.cache_clear()
     asyncio.run(register_model(RegisterModelParams(model="support-intent")))
+    with unit_of_work() as (session, team):
+        secrets = enrol(session, team, "alice")
 
     box: dict[str, object] = {}
     params = RetrainParams(
@@ -57,7 +61,11 @@ def test_retrain_promotes_a_better_version_once_an_approver_answers(
     assert isinstance(approval, Approval)
     assert (approval.version, approval.requester) == (2, "scheduler")
     answer(
-        approval.flow_run_id or "", approve=True, reviewer="alice", comment="scheduled retrain ok"
+        approval.flow_run_id or "",
+        approve=True,
+        reviewer="alice",
+        code=code(secrets["alice"]),
+        comment="scheduled retrain ok",
     )
     runner.join(timeout=300)
 

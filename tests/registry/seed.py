@@ -62,19 +62,22 @@ def advance(
 def promote_with_approval(
     session: Session, team: Team, version: int, model: str = "support-intent"
 ) -> None:
-    """Move a staging version to production the way the promote flow does: approval first."""
-    from registry.approval_service import ReviewAnswer, apply_review
+    """Move a staging version to production the way the promote flow does: approval first
+    (the reviewers' proof by one-time code has tests of its own)."""
     from registry.approvals import ApprovalRepository
+    from registry.domain import ApprovalStatus
     from registry.model_repository import ModelRepository
 
     models = ModelRepository(session, team)
     policy = models.get(model).policy["production"]
     row = models.version_row(model, version)
-    approval = ApprovalRepository(session, team).open(
-        row, target=Stage.PRODUCTION, requester="requester", policy=policy
-    )
+    approvals = ApprovalRepository(session, team)
+    approval = approvals.open(row, target=Stage.PRODUCTION, requester="requester", policy=policy)
     for reviewer in policy.approvers[: policy.min_approvals]:
-        apply_review(session, team, approval.id, ReviewAnswer(approve=True, reviewer=reviewer))
+        approvals.record_decision(
+            approval.id, reviewer=reviewer, decision=ApprovalStatus.APPROVED, comment=""
+        )
+    approvals.settle(approval.id, ApprovalStatus.APPROVED)
     request = TransitionRequest(
         model=model, version=version, target=Stage.PRODUCTION, actor="requester",
         reason="approved", approval_id=approval.id,

@@ -1,4 +1,4 @@
-"""Scoring: aggregates, the paired McNemar comparison, gate verdicts and the stage move rule."""
+"""Scoring: aggregates, the paired McNemar comparison, the policy's test, the stage move rule."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from scipy import stats
 from adapters.categories import Category
 from registry.catalog_spec import CostSpec, GatesSpec
 from registry.evaluations import ExampleResult
+from registry.gates import ChampionComparison, judge_gates
 from registry.stages import Stage
 from tasks.evaluation_dataset import EvalDataset, parse_eval_jsonl
 from tasks.evaluation_plan import EvaluationPlan, RunResults, VersionUnderTest, decide_move
-from tasks.evaluation_scoring import aggregate, compare_with_champion, judge_gates, score
+from tasks.evaluation_scoring import aggregate, compare_with_champion, score
 
 
 def _result(
@@ -42,6 +43,17 @@ def _paired(
         [True] * both + [False] * champion_only + [True] * candidate_only + [False] * neither
     )
     return _run(2, candidate), _run(1, champion)
+
+
+DATASET = EvalDataset(
+    name="eval.jsonl",
+    uri="file:///eval.jsonl",
+    sha256="0" * 64,
+    examples=parse_eval_jsonl(
+        b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}',
+        source="x",
+    ),
+)
 
 
 def _version(version: int, stage: Stage) -> VersionUnderTest:
@@ -114,67 +126,54 @@ def test_pairs_are_matched_by_example_hash_not_by_position() -> None:
     assert compare_with_champion(candidate, shuffled) == compare_with_champion(candidate, champion)
 
 
-def test_every_gate_is_judged_with_a_reason_and_an_absent_gate_is_not() -> None:
-    scores = aggregate([_result(i, i < 7, latency=5.0) for i in range(10)], CostSpec())
+def test_score_judges_the_gates_with_the_one_gate_judge() -> None:
+    # The verdicts themselves are pinned in tests/registry/test_gates.py.
+    results = [_result(i, i < 7, latency=5.0) for i in range(10)]
     gates = GatesSpec(min_accuracy=0.8, max_p95_latency_ms=4.0, max_error_rate=0.1)
 
-    verdicts = {v.gate: v for v in judge_gates(gates, scores, None)}
+    card = score(_plan(gates, champion=False), DATASET, _run(2, [r.correct for r in results]), None)
 
-    assert {name: v.passed for name, v in verdicts.items()} == {
-        "min_accuracy": False,
-        "max_p95_latency_ms": False,
-        "max_error_rate": True,
-    }
-    assert (
-        verdicts["min_accuracy"].reason
-        == "accuracy 0.700 (95% CI 0.397-0.892) is below min_accuracy 0.8"
-    )
-    assert (
-        verdicts["max_p95_latency_ms"].reason == "p95 latency 5.0 ms is above max_p95_latency_ms 4"
-    )
-    assert judge_gates(GatesSpec(), scores, None) == []
+    assert card.verdicts == judge_gates(gates, card.summary, None, champion=None)
+    assert [(v.gate, v.passed) for v in card.verdicts] == [
+        ("min_accuracy", False),
+        ("max_p95_latency_ms", True),
+        ("max_error_rate", True),
+    ]
+    assert card.summary.gates["min_accuracy"] == card.verdicts[0].as_json()
 
 
-def test_min_accuracy_is_judged_on_the_point_estimate_not_the_interval() -> None:
-    scores = aggregate([_result(i, i < 82, latency=1.0) for i in range(100)], CostSpec())
-    [verdict] = judge_gates(GatesSpec(min_accuracy=0.8), scores, None)
+@pytest.mark.parametrize(("test", "passes"), [(None, True), ("exact", True), ("mid-p", False)])
+def test_the_policys_champion_test_decides_b8_c2_and_is_recorded(
+    test: str | None, passes: bool
+) -> None:
+    # b = 8, c = 2: exact one-sided p = 56/1024 = 0.0547 (not worse at 0.05), mid-p =
+    # 33.5/1024 = 0.0327 (worse); two-sided: exact 112/1024, mid-p 67/1024.
+    candidate, champion = _paired(both=80, champion_only=8, candidate_only=2, neither=10)
+    gates = GatesSpec(not_worse_than_champion=True, champion_test=test)
 
-    assert scores.accuracy_low < 0.8 < scores.accuracy and verdict.passed
+    card = score(_plan(gates), DATASET, candidate, champion)
 
-
-def test_not_worse_than_champion_passes_without_a_champion_and_fails_when_significantly_worse() -> (
-    None
-):
-    gates = GatesSpec(not_worse_than_champion=True)
-    candidate, champion = _paired(both=40, champion_only=15, candidate_only=3, neither=2)
-    scores = aggregate(candidate.results, CostSpec())
-
-    [alone] = judge_gates(gates, scores, None)
-    [versus] = judge_gates(gates, scores, compare_with_champion(candidate, champion))
-
-    assert alone.passed and alone.reason == "no champion in production to compare with"
-    assert not versus.passed and versus.reason.startswith(
-        "significantly worse than champion v1 (one-sided McNemar p="
-    )
+    stored = card.summary.comparison
+    name = test or "exact"
+    assert (stored["b"], stored["c"], stored["test"], stored["alpha"]) == (8, 2, name, 0.05)
+    one_sided, two_sided = (33.5, 67) if test == "mid-p" else (56, 112)
+    assert stored["p_value_worse"] == pytest.approx(one_sided / 1024, rel=1e-12)
+    assert stored["p_value"] == pytest.approx(two_sided / 1024, rel=1e-12)
+    assert stored["worse_than_champion"] is (not passes)
+    [verdict] = card.verdicts
+    assert verdict.passed is passes and card.summary.passed is passes
+    assert f"one-sided {name} McNemar p={one_sided / 1024:.2g}" in verdict.reason
 
 
 def test_score_keeps_the_comparison_keys_the_promote_flow_reads() -> None:
-    dataset = EvalDataset(
-        name="eval.jsonl",
-        uri="file:///eval.jsonl",
-        sha256="0" * 64,
-        examples=parse_eval_jsonl(
-            b'{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}',
-            source="x",
-        ),
-    )
     candidate, champion = _paired(both=40, champion_only=15, candidate_only=3, neither=2)
     gates = GatesSpec(min_accuracy=0.5, not_worse_than_champion=True)
 
-    card = score(_plan(gates), dataset, candidate, champion)
+    card = score(_plan(gates), DATASET, candidate, champion)
 
     assert card.summary.passed is False and card.summary.champion_version == 1
     assert card.summary.comparison["worse_than_champion"] is True
+    assert ChampionComparison.from_stored(card.summary.comparison) == card.comparison
     assert str(card.summary.comparison["summary"]).startswith("candidate 0.717 vs champion 0.917")
     assert card.summary.gates["min_accuracy"]["passed"] is True  # type: ignore[index,call-overload]
     assert card.failures == [card.summary.gates["not_worse_than_champion"]["reason"]]  # type: ignore[index,call-overload]
