@@ -14,14 +14,6 @@ from modelops.cli.errors import BadInput
 from modelops.cli.output import print_json, print_table, say
 from registry.domain import LedgerEntry, Lineage, ModelVersion
 from registry.ledger import LedgerRepository
-from registry.lifecycle import (
-    NewVersion,
-    RollbackRequest,
-    TransitionRequest,
-    register_version,
-    rollback,
-    transition_stage,
-)
 from registry.model_repository import ModelRepository
 from registry.stages import Stage, parse_stage
 
@@ -188,6 +180,8 @@ def add_version_cmd(
     json: JsonFlag = False,
 ) -> None:
     """Register a new version (in development)."""
+    from registry.lifecycle import NewVersion, register_version  # writers only: it is large
+
     new = NewVersion(
         model=name,
         provider_model_id=provider_model_id,
@@ -226,6 +220,8 @@ def stage_cmd(
     json: JsonFlag = False,
 ) -> None:
     """Move a version to another stage (compare-and-set on its current stage)."""
+    from registry.lifecycle import TransitionRequest, transition_stage
+
     request = TransitionRequest(
         model=name, version=version, target=stage, actor=actor, reason=reason, expect=expect
     )
@@ -257,6 +253,8 @@ def rollback_cmd(
     json: JsonFlag = False,
 ) -> None:
     """Take the production version down and restore the last good one (compare-and-set)."""
+    from registry.lifecycle import RollbackRequest, rollback
+
     with runtime() as rt:
         if expect is None:
             with rt.transaction() as session:
