@@ -1,0 +1,337 @@
+"""The key pool as one process sees it, for callers that must not touch the database on a
+successful call (the gateway): keys are picked from memory, failures are written at once
+(and NOTIFY the other processes), usage counters are written in batches.
+
+Build one per process, share it across every ProviderHandle, close it on the way out:
+
+    async with KeyPoolView(engine, keyring) as view:
+        async with open_provider(..., pool_view=view) as handle: ...
+
+A (team, provider) pool is read on its first use (a cache miss may touch the database) and
+kept current by `dispatch.key_pool_sync`: on PostgreSQL, a key cooled or disabled by another
+process is honoured within a second (LISTEN/NOTIFY; full re-reads every `refresh_seconds`,
+and every `unheard_seconds` while the LISTEN connection is down). SQLite cannot LISTEN: the
+view re-reads every `unheard_seconds` instead, so the CLI's changes also land within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Set
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from dispatch.key_pool_sync import PoolFollower, ViewTiming
+from registry.database import make_session_factory
+from registry.domain import Team
+from registry.keys import (
+    CooldownPolicy,
+    KeyOutcome,
+    KeyPool,
+    KeyStatus,
+    LeasedKey,
+    MasterKeyMissingError,
+    MasterKeyring,
+    ModelCooldown,
+    RecordedFailure,
+)
+from registry.keys.pool_reads import PoolReader, PoolRecords, read_keys, read_models, read_pairs
+from registry.keys.pool_state import ScopeState
+from registry.keys.usage import KeyUsage, write_usage
+from registry.notifications import KeyNotice
+from registry.orm import utcnow
+
+log = logging.getLogger("dispatch.key_pool_view")
+Scope = tuple[int, str]  # team id, provider name
+R = TypeVar("R")
+A = TypeVar("A")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    key_id: int
+    outcome: KeyOutcome
+    retry_after: float | None
+    reason: str
+    model: str | None
+
+
+class KeyPoolView:
+    """Every (team, provider) key pool this process uses, in memory. See the module doc."""
+
+    def __init__(
+        self, engine: Engine, keyring: MasterKeyring | None, *, timing: ViewTiming | None = None
+    ) -> None:
+        self._sessions: sessionmaker[Session] = make_session_factory(engine)
+        self._keyring = keyring
+        self.timing = timing or ViewTiming()
+        listens = engine.dialect.name == "postgresql"
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._follower = PoolFollower(
+            dsn if listens else None, self.timing, reread=self._reread, refresh=self.refresh
+        )
+        self._scopes: dict[Scope, ScopeState] = {}
+        self._by_ids: dict[tuple[int, int], ScopeState] = {}  # (team id, provider id)
+        self._usage: dict[int, KeyUsage] = {}
+        self._generation = 0  # bumped by each failure written, and taken by each read
+        self._reads = asyncio.Lock()  # reads apply in the order they began
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start following changes and writing usage; pools are read on first use."""
+        self._follower.start()
+        self._flusher = asyncio.create_task(self._flush_loop(), name="key-pool-flush")
+
+    async def close(self) -> None:
+        """Stop following, then write the usage not yet written."""
+        await self._follower.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        try:
+            await self.flush()
+        except Exception as exc:
+            lost = sum(usage.requests for usage in self._usage.values())
+            log.warning("key usage of %d requests not written (%s)", lost, type(exc).__name__)
+
+    async def __aenter__(self) -> KeyPoolView:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def listening(self) -> asyncio.Event:
+        """Set while the LISTEN connection is live (never on SQLite)."""
+        return self._follower.listening
+
+    # -- the call path ---------------------------------------------------------------------
+
+    async def acquire(
+        self,
+        team: Team,
+        provider: str,
+        *,
+        now: datetime,
+        model: str | None = None,
+        exclude: Set[int] = frozenset(),
+    ) -> LeasedKey:
+        """As `KeyPool.acquire`, from memory: no database round trip once the pool is read."""
+        ring = self._ring()
+        scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
+        lease = scope.pick(ring, now=now, model=model, exclude=exclude)
+        self._usage_of(scope, lease.key_id).used(now)
+        return lease
+
+    async def pinned(self, team: Team, provider: str, key_id: int, *, now: datetime) -> LeasedKey:
+        """As `KeyPool.get_key_by_id` (the key that created a job); a key this view does not
+        hold (another provider's, say) is fetched from the database."""
+        ring = self._ring()
+        scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
+        lease = scope.pinned(key_id, ring, now=now)
+        if lease is None:
+            return await asyncio.to_thread(self._pinned_in_db, team, key_id, now)
+        self._usage_of(scope, key_id).used(now)
+        return lease
+
+    def record_success(
+        self,
+        team: Team,
+        provider: str,
+        key_id: int,
+        latency_ms: float,
+        *,
+        now: datetime,
+        model: str | None = None,
+    ) -> None:
+        """Counted in memory; written with the next batch."""
+        scope = self._scopes[(team.id, provider)]
+        self._usage_of(scope, key_id).succeeded(now, latency_ms, model)
+
+    async def record_failure(
+        self,
+        team: Team,
+        provider: str,
+        key_id: int,
+        outcome: KeyOutcome,
+        *,
+        policy: CooldownPolicy,
+        now: datetime,
+        retry_after: float | None = None,
+        reason: str = "",
+        model: str | None = None,
+    ) -> RecordedFailure:
+        """As `KeyPool.record_failure`, at once, in one transaction with the key's unwritten
+        usage (so a success before the failure ends the streak before it grows); NOTIFY tells
+        the other processes. This process takes the database's answer in."""
+        scope = self._scopes[(team.id, provider)]
+        usage = self._usage.pop(key_id, None)
+        self._generation += 1
+        generation = self._generation
+        failure = _Failure(key_id, outcome, retry_after, reason, model)
+        try:
+            recorded, cooled = await asyncio.to_thread(
+                self._write_failure, team, provider, failure, usage, policy, now
+            )
+        except BaseException:
+            if usage is not None:
+                self._usage_like(usage).merge(usage)
+            raise
+        scope.apply_failure(recorded, cooled, generation=generation)
+        return recorded
+
+    # -- usage -----------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write the usage counted so far in one transaction; on failure it is kept for the
+        next flush and the error is raised."""
+        batch, self._usage = self._usage, {}
+        if not batch:
+            return
+        try:
+            await asyncio.to_thread(self._write_usage, list(batch.values()))
+        except BaseException:
+            for usage in batch.values():
+                self._usage_like(usage).merge(usage)
+            raise
+
+    def unwritten_requests(self) -> int:
+        """Requests counted but not yet written (a gauge for /metrics)."""
+        return sum(usage.requests for usage in self._usage.values())
+
+    def key_counts(self) -> dict[Scope, dict[KeyStatus, int]]:
+        """Keys by effective status, per (team id, provider) held (a gauge for /metrics)."""
+        now = utcnow()
+        return {scope_id: scope.counts(now) for scope_id, scope in self._scopes.items()}
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Re-read every pool held (the safety net; also after LISTEN reconnects)."""
+        async with self._reads:
+            since = self._generation
+            scopes = dict(self._by_ids)
+            records = await asyncio.to_thread(self._read, read_pairs, scopes.keys())
+            for pair, scope in scopes.items():
+                keys = [k for k in records.keys if (k.team_id, k.provider_id) == pair]
+                models = [m for m in records.models if (m.team_id, m.provider_id) == pair]
+                scope.replace(keys, models, since=since)
+
+    async def _reread(self, notices: list[KeyNotice]) -> None:
+        """Re-read what the notices name, for the pools this view holds."""
+        held = [n for n in notices if (n.team_id, n.provider_id) in self._by_ids]
+        key_ids = {n.key_id for n in held if n.key_id is not None}
+        models = {(n.team_id, n.provider_id, n.model) for n in held if n.model is not None}
+        if not key_ids and not models:
+            return
+        async with self._reads:
+            since = self._generation
+            keys = await asyncio.to_thread(self._read, read_keys, key_ids)
+            cooled = await asyncio.to_thread(self._read, read_models, models)
+            for record in keys:
+                scope = self._by_ids.get((record.team_id, record.provider_id))
+                if scope is not None:
+                    scope.apply_keys([record], since=since)
+            for model in cooled:
+                self._by_ids[(model.team_id, model.provider_id)].apply_models([model])
+
+    async def _load(self, team: Team, provider: str) -> ScopeState:
+        async with self._reads:
+            scope = self._scopes.get((team.id, provider))
+            if scope is None:
+                since = self._generation
+                provider_id, records = await asyncio.to_thread(self._read_scope, team, provider)
+                scope = ScopeState(team, provider, provider_id)
+                scope.replace(records.keys, records.models, since=since)
+                self._scopes[(team.id, provider)] = scope
+                self._by_ids[(team.id, provider_id)] = scope
+            return scope
+
+    # -- in worker threads: one short transaction each -------------------------------------
+
+    def _read(self, read: Callable[[Session, A], R], what: A) -> R:
+        with self._sessions.begin() as session:
+            return read(session, what)
+
+    def _read_scope(self, team: Team, provider: str) -> tuple[int, PoolRecords]:
+        with self._sessions.begin() as session:
+            provider_id = PoolReader(session, team).provider_id(provider)
+            return provider_id, read_pairs(session, [(team.id, provider_id)])
+
+    def _pinned_in_db(self, team: Team, key_id: int, now: datetime) -> LeasedKey:
+        with self._sessions.begin() as session:
+            return KeyPool(session, team, self._keyring, clock=lambda: now).get_key_by_id(key_id)
+
+    def _write_usage(self, usages: list[KeyUsage]) -> None:
+        with self._sessions.begin() as session:
+            write_usage(session, usages)
+
+    def _write_failure(
+        self,
+        team: Team,
+        provider: str,
+        failure: _Failure,
+        usage: KeyUsage | None,
+        policy: CooldownPolicy,
+        now: datetime,
+    ) -> tuple[RecordedFailure, ModelCooldown | None]:
+        with self._sessions.begin() as session:
+            if usage is not None:
+                write_usage(session, [usage])
+            pool = KeyPool(session, team, self._keyring, policy=policy, clock=lambda: now)
+            recorded = pool.record_failure(
+                failure.key_id,
+                failure.outcome,
+                retry_after=failure.retry_after,
+                reason=failure.reason,
+                model=failure.model,
+            )
+            cooled = None
+            if recorded.model_cooldown_until is not None and failure.model is not None:
+                cooled = pool.model_cooldown(provider, failure.model)  # its scrubbed reason
+            return recorded, cooled
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _ring(self) -> MasterKeyring:
+        if self._keyring is None:
+            raise MasterKeyMissingError()
+        return self._keyring
+
+    def _usage_of(self, scope: ScopeState, key_id: int) -> KeyUsage:
+        usage = self._usage.get(key_id)
+        if usage is None:
+            usage = self._usage[key_id] = KeyUsage(scope.team.id, scope.provider_id, key_id)
+        return usage
+
+    def _usage_like(self, taken: KeyUsage) -> KeyUsage:
+        """The key's pending usage, to fold back usage whose write failed."""
+        usage = self._usage.get(taken.key_id)
+        if usage is None:
+            usage = self._usage[taken.key_id] = KeyUsage(
+                taken.team_id, taken.provider_id, taken.key_id
+            )
+        return usage
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timing.flush_seconds)
+            try:
+                await self.flush()
+            except Exception as exc:  # kept for the next flush
+                log.warning("writing key usage failed (%s); retrying", type(exc).__name__)
