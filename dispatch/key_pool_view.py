@@ -34,7 +34,6 @@ from registry.keys import (
     CooldownPolicy,
     KeyOutcome,
     KeyPool,
-    KeyStatus,
     LeasedKey,
     MasterKeyMissingError,
     MasterKeyring,
@@ -42,7 +41,7 @@ from registry.keys import (
     RecordedFailure,
 )
 from registry.keys.pool_reads import PoolReader, PoolRecords, read_keys, read_models, read_pairs
-from registry.keys.pool_state import ScopeState
+from registry.keys.pool_state import HeldKey, ScopeState
 from registry.keys.usage import KeyUsage, write_usage
 from registry.notifications import KeyNotice
 from registry.orm import utcnow
@@ -82,6 +81,7 @@ class KeyPoolView:
         self._generation = 0  # bumped by each failure written, and taken by each read
         self._reads = asyncio.Lock()  # reads apply in the order they began
         self._flusher: asyncio.Task[None] | None = None
+        self.refreshes = 0  # full re-reads done (a counter for /metrics and tests)
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -159,9 +159,14 @@ class KeyPoolView:
         now: datetime,
         model: str | None = None,
     ) -> None:
-        """Counted in memory; written with the next batch."""
-        scope = self._scopes[(team.id, provider)]
-        self._usage_of(scope, key_id).succeeded(now, latency_ms, model)
+        """Counted in memory; written with the next batch. The key was leased from this view."""
+        scope = self._scopes.get((team.id, provider))
+        if scope is None:
+            raise LookupError(f"no {provider} key of team {team.name!r} was leased from this view")
+        # A model never cooled has no failure streak to end (a row made after this success
+        # would not be reset by it anyway).
+        streak = model if model in scope.models else None
+        self._usage_of(scope, key_id).succeeded(now, latency_ms, streak)
 
     async def record_failure(
         self,
@@ -179,7 +184,7 @@ class KeyPoolView:
         """As `KeyPool.record_failure`, at once, in one transaction with the key's unwritten
         usage (so a success before the failure ends the streak before it grows); NOTIFY tells
         the other processes. This process takes the database's answer in."""
-        scope = self._scopes[(team.id, provider)]
+        scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
         usage = self._usage.pop(key_id, None)
         self._generation += 1
         generation = self._generation
@@ -214,10 +219,11 @@ class KeyPoolView:
         """Requests counted but not yet written (a gauge for /metrics)."""
         return sum(usage.requests for usage in self._usage.values())
 
-    def key_counts(self) -> dict[Scope, dict[KeyStatus, int]]:
-        """Keys by effective status, per (team id, provider) held (a gauge for /metrics)."""
-        now = utcnow()
-        return {scope_id: scope.counts(now) for scope_id, scope in self._scopes.items()}
+    def held(self, now: datetime | None = None) -> dict[Scope, list[HeldKey]]:
+        """The keys held per (team id, provider), best first, with their effective status
+        (for /metrics and checks; no secret)."""
+        at = now or utcnow()
+        return {scope_id: scope.held(at) for scope_id, scope in self._scopes.items()}
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -231,6 +237,7 @@ class KeyPoolView:
                 keys = [k for k in records.keys if (k.team_id, k.provider_id) == pair]
                 models = [m for m in records.models if (m.team_id, m.provider_id) == pair]
                 scope.replace(keys, models, since=since)
+            self.refreshes += 1
 
     async def _reread(self, notices: list[KeyNotice]) -> None:
         """Re-read what the notices name, for the pools this view holds."""

@@ -24,6 +24,18 @@ from registry.keys.repository import effective_status
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class HeldKey:
+    """A key as a view holds it, for metrics and checks: never the secret."""
+
+    key_id: int
+    label: str
+    last4: str
+    priority: int
+    status: KeyStatus  # effective at the time asked
+    cooldown_until: datetime | None
+
+
 @dataclass
 class CachedKey:
     record: KeyRecord  # as last read; the fields below may be newer
@@ -148,12 +160,18 @@ class ScopeState:
         if model is not None:
             self._cool_model(model)
 
-    def counts(self, now: datetime) -> dict[KeyStatus, int]:
-        """How many keys are active, cooling and disabled (for metrics)."""
-        found = dict.fromkeys(KeyStatus, 0)
-        for key in self.keys.values():
-            found[effective_status(key.status, key.cooldown_until, now)] += 1
-        return found
+    def held(self, now: datetime) -> list[HeldKey]:
+        return [
+            HeldKey(
+                key_id=key.id,
+                label=key.record.label,
+                last4=key.record.last4,
+                priority=key.record.priority,
+                status=effective_status(key.status, key.cooldown_until, now),
+                cooldown_until=key.cooldown_until,
+            )
+            for key in sorted(self.keys.values(), key=CachedKey.rank)
+        ]
 
     # -- internals --------------------------------------------------------------------
 
