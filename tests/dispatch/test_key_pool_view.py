@@ -5,6 +5,7 @@ second; deadlines only move later, however replicas race; a lost LISTEN is caugh
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -247,3 +248,21 @@ async def test_replicas_within_the_promised_second_take_the_disable_not_later(
         await a.fail(best, KeyOutcome.KEY_SCOPED)
         took = await eventually(lambda: _picks(b, spare), what="b skipping the key")
         assert took < WITHIN
+
+
+async def test_a_reason_quoting_the_key_is_scrubbed_before_the_view_holds_it(
+    pg_url: str, factory: PoolFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    [key] = factory.add_keys([("only", 0)])
+    secret = SECRETS[0]
+    async with replica(pg_url) as rep:
+        lease = await rep.acquire(model=MODEL)
+        assert lease.credential.get_secret_value() == secret
+        await rep.fail(key, KeyOutcome.MODEL_SCOPED, model=MODEL, reason=f"500 for {secret}")
+        with pytest.raises(NoKeyAvailableError) as caught:  # cooling for 1 s
+            await rep.acquire(0.5, model=MODEL)
+        shown = [str(caught.value), repr(caught.value), repr(lease), str(rep.view.held(T0))]
+    assert "500 for" in shown[0]
+    for text_ in [*shown, caplog.text]:
+        assert secret not in text_

@@ -50,6 +50,7 @@ class Replica:
         seconds: float = 0,
         retry_after: float | None = None,
         model: str | None = None,
+        reason: str = "scripted",
     ) -> RecordedFailure:
         return await self.view.record_failure(
             self.team,
@@ -59,7 +60,7 @@ class Replica:
             policy=POLICY,
             now=T0 + timedelta(seconds=seconds),
             retry_after=retry_after,
-            reason="scripted",
+            reason=reason,
             model=model,
         )
 
