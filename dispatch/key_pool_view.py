@@ -18,47 +18,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Set
-from dataclasses import dataclass
+from collections.abc import Set
 from datetime import datetime
 from types import TracebackType
-from typing import TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
+from dispatch.key_pool_store import FailureReport, PoolStore
 from dispatch.key_pool_sync import PoolFollower, ViewTiming
 from registry.database import make_session_factory
 from registry.domain import Team
 from registry.keys import (
     CooldownPolicy,
     KeyOutcome,
-    KeyPool,
     LeasedKey,
     MasterKeyMissingError,
     MasterKeyring,
-    ModelCooldown,
     RecordedFailure,
 )
-from registry.keys.pool_reads import PoolReader, PoolRecords, read_keys, read_models, read_pairs
 from registry.keys.pool_state import HeldKey, ScopeState
-from registry.keys.usage import KeyUsage, write_usage
+from registry.keys.usage import KeyUsage
 from registry.notifications import KeyNotice
 from registry.orm import utcnow
 
 log = logging.getLogger("dispatch.key_pool_view")
 Scope = tuple[int, str]  # team id, provider name
-R = TypeVar("R")
-A = TypeVar("A")
-
-
-@dataclass(frozen=True)
-class _Failure:
-    key_id: int
-    outcome: KeyOutcome
-    retry_after: float | None
-    reason: str
-    model: str | None
 
 
 class KeyPoolView:
@@ -67,18 +51,17 @@ class KeyPoolView:
     def __init__(
         self, engine: Engine, keyring: MasterKeyring | None, *, timing: ViewTiming | None = None
     ) -> None:
-        self._sessions: sessionmaker[Session] = make_session_factory(engine)
+        self._store = PoolStore(make_session_factory(engine), keyring)
         self._keyring = keyring
         self.timing = timing or ViewTiming()
-        listens = engine.dialect.name == "postgresql"
-        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._follower = PoolFollower(
-            dsn if listens else None, self.timing, reread=self._reread, refresh=self.refresh
-        )
+        dsn = None  # SQLite cannot LISTEN: the follower re-reads every `unheard_seconds`
+        if engine.dialect.name == "postgresql":  # psycopg's own connection string
+            dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._follower = PoolFollower(dsn, self.timing, reread=self._reread, refresh=self.refresh)
         self._scopes: dict[Scope, ScopeState] = {}
         self._by_ids: dict[tuple[int, int], ScopeState] = {}  # (team id, provider id)
         self._usage: dict[int, KeyUsage] = {}
-        self._generation = 0  # bumped by each failure written, and taken by each read
+        self._generation = 0  # bumped by each failure written, noted by each read as it begins
         self._reads = asyncio.Lock()  # reads apply in the order they began
         self._flusher: asyncio.Task[None] | None = None
         self.refreshes = 0  # full re-reads done (a counter for /metrics and tests)
@@ -145,7 +128,7 @@ class KeyPoolView:
         scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
         lease = scope.pinned(key_id, ring, now=now)
         if lease is None:
-            return await asyncio.to_thread(self._pinned_in_db, team, key_id, now)
+            return await asyncio.to_thread(self._store.pinned, team, key_id, now)
         self._usage_of(scope, key_id).used(now)
         return lease
 
@@ -164,8 +147,8 @@ class KeyPoolView:
         if scope is None:
             raise LookupError(f"no {provider} key of team {team.name!r} was leased from this view")
         # A model never cooled has no failure streak to end (a row made after this success
-        # would not be reset by it anyway).
-        streak = model if model in scope.models else None
+        # would not be reset by it anyway); a key fetched from another provider has none here.
+        streak = model if model in scope.models and key_id in scope.keys else None
         self._usage_of(scope, key_id).succeeded(now, latency_ms, streak)
 
     async def record_failure(
@@ -186,18 +169,18 @@ class KeyPoolView:
         the other processes. This process takes the database's answer in."""
         scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
         usage = self._usage.pop(key_id, None)
-        self._generation += 1
-        generation = self._generation
-        failure = _Failure(key_id, outcome, retry_after, reason, model)
+        failure = FailureReport(key_id, outcome, retry_after, reason, model)
         try:
             recorded, cooled = await asyncio.to_thread(
-                self._write_failure, team, provider, failure, usage, policy, now
+                self._store.write_failure, team, provider, failure, usage, policy, now
             )
         except BaseException:
             if usage is not None:
                 self._usage_like(usage).merge(usage)
             raise
-        scope.apply_failure(recorded, cooled, generation=generation)
+        # Counted once committed: any read begun before now may predate the write.
+        self._generation += 1
+        scope.apply_failure(recorded, cooled, generation=self._generation)
         return recorded
 
     # -- usage -----------------------------------------------------------------------------
@@ -209,7 +192,7 @@ class KeyPoolView:
         if not batch:
             return
         try:
-            await asyncio.to_thread(self._write_usage, list(batch.values()))
+            await asyncio.to_thread(self._store.write_usage, list(batch.values()))
         except BaseException:
             for usage in batch.values():
                 self._usage_like(usage).merge(usage)
@@ -232,7 +215,7 @@ class KeyPoolView:
         async with self._reads:
             since = self._generation
             scopes = dict(self._by_ids)
-            records = await asyncio.to_thread(self._read, read_pairs, scopes.keys())
+            records = await asyncio.to_thread(self._store.read_pairs, scopes.keys())
             for pair, scope in scopes.items():
                 keys = [k for k in records.keys if (k.team_id, k.provider_id) == pair]
                 models = [m for m in records.models if (m.team_id, m.provider_id) == pair]
@@ -248,13 +231,12 @@ class KeyPoolView:
             return
         async with self._reads:
             since = self._generation
-            keys = await asyncio.to_thread(self._read, read_keys, key_ids)
-            cooled = await asyncio.to_thread(self._read, read_models, models)
-            for record in keys:
+            records = await asyncio.to_thread(self._store.read_noticed, key_ids, models)
+            for record in records.keys:
                 scope = self._by_ids.get((record.team_id, record.provider_id))
                 if scope is not None:
                     scope.apply_keys([record], since=since)
-            for model in cooled:
+            for model in records.models:
                 self._by_ids[(model.team_id, model.provider_id)].apply_models([model])
 
     async def _load(self, team: Team, provider: str) -> ScopeState:
@@ -262,56 +244,13 @@ class KeyPoolView:
             scope = self._scopes.get((team.id, provider))
             if scope is None:
                 since = self._generation
-                provider_id, records = await asyncio.to_thread(self._read_scope, team, provider)
+                read = await asyncio.to_thread(self._store.read_scope, team, provider)
+                provider_id, records = read
                 scope = ScopeState(team, provider, provider_id)
                 scope.replace(records.keys, records.models, since=since)
                 self._scopes[(team.id, provider)] = scope
                 self._by_ids[(team.id, provider_id)] = scope
             return scope
-
-    # -- in worker threads: one short transaction each -------------------------------------
-
-    def _read(self, read: Callable[[Session, A], R], what: A) -> R:
-        with self._sessions.begin() as session:
-            return read(session, what)
-
-    def _read_scope(self, team: Team, provider: str) -> tuple[int, PoolRecords]:
-        with self._sessions.begin() as session:
-            provider_id = PoolReader(session, team).provider_id(provider)
-            return provider_id, read_pairs(session, [(team.id, provider_id)])
-
-    def _pinned_in_db(self, team: Team, key_id: int, now: datetime) -> LeasedKey:
-        with self._sessions.begin() as session:
-            return KeyPool(session, team, self._keyring, clock=lambda: now).get_key_by_id(key_id)
-
-    def _write_usage(self, usages: list[KeyUsage]) -> None:
-        with self._sessions.begin() as session:
-            write_usage(session, usages)
-
-    def _write_failure(
-        self,
-        team: Team,
-        provider: str,
-        failure: _Failure,
-        usage: KeyUsage | None,
-        policy: CooldownPolicy,
-        now: datetime,
-    ) -> tuple[RecordedFailure, ModelCooldown | None]:
-        with self._sessions.begin() as session:
-            if usage is not None:
-                write_usage(session, [usage])
-            pool = KeyPool(session, team, self._keyring, policy=policy, clock=lambda: now)
-            recorded = pool.record_failure(
-                failure.key_id,
-                failure.outcome,
-                retry_after=failure.retry_after,
-                reason=failure.reason,
-                model=failure.model,
-            )
-            cooled = None
-            if recorded.model_cooldown_until is not None and failure.model is not None:
-                cooled = pool.model_cooldown(provider, failure.model)  # its scrubbed reason
-            return recorded, cooled
 
     # -- helpers ---------------------------------------------------------------------------
 
