@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Set
+from asyncio import Future, shield
+from collections.abc import Callable, Set
 from datetime import datetime
 from types import TracebackType
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -34,6 +36,7 @@ from registry.keys import (
     LeasedKey,
     MasterKeyMissingError,
     MasterKeyring,
+    ModelCooldown,
     RecordedFailure,
 )
 from registry.keys.pool_state import HeldKey, ScopeState
@@ -43,6 +46,7 @@ from registry.orm import utcnow
 
 log = logging.getLogger("dispatch.key_pool_view")
 Scope = tuple[int, str]  # team id, provider name
+R = TypeVar("R")
 
 
 class KeyPoolView:
@@ -64,6 +68,7 @@ class KeyPoolView:
         self._generation = 0  # bumped by each failure written, noted by each read as it begins
         self._reads = asyncio.Lock()  # reads apply in the order they began
         self._flusher: asyncio.Task[None] | None = None
+        self._writes: set[Future[Any]] = set()  # in worker threads now
         self.refreshes = 0  # full re-reads done (a counter for /metrics and tests)
 
     # -- lifetime --------------------------------------------------------------------------
@@ -80,6 +85,7 @@ class KeyPoolView:
             self._flusher.cancel()
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
+        await asyncio.gather(*self._writes, return_exceptions=True)  # settled: kept or written
         try:
             await self.flush()
         except Exception as exc:
@@ -170,17 +176,18 @@ class KeyPoolView:
         scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
         usage = self._usage.pop(key_id, None)
         failure = FailureReport(key_id, outcome, retry_after, reason, model)
-        try:
-            recorded, cooled = await asyncio.to_thread(
-                self._store.write_failure, team, provider, failure, usage, policy, now
-            )
-        except BaseException:
-            if usage is not None:
-                self._usage_like(usage).merge(usage)
-            raise
-        # Counted once committed: any read begun before now may predate the write.
-        self._generation += 1
-        scope.apply_failure(recorded, cooled, generation=self._generation)
+
+        def settled(write: Future[tuple[RecordedFailure, ModelCooldown | None]]) -> None:
+            if write.cancelled() or write.exception() is not None:
+                self._restore([usage] if usage else [])
+                return
+            recorded, cooled = write.result()
+            # Counted once committed: any read begun before now may predate the write.
+            self._generation += 1
+            scope.apply_failure(recorded, cooled, generation=self._generation)
+
+        args = (team, provider, failure, usage, policy, now)
+        recorded, _ = await shield(self._write(settled, self._store.write_failure, *args))
         return recorded
 
     # -- usage -----------------------------------------------------------------------------
@@ -188,15 +195,15 @@ class KeyPoolView:
     async def flush(self) -> None:
         """Write the usage counted so far in one transaction; on failure it is kept for the
         next flush and the error is raised."""
-        batch, self._usage = self._usage, {}
+        batch, self._usage = list(self._usage.values()), {}
         if not batch:
             return
-        try:
-            await asyncio.to_thread(self._store.write_usage, list(batch.values()))
-        except BaseException:
-            for usage in batch.values():
-                self._usage_like(usage).merge(usage)
-            raise
+
+        def settled(write: Future[None]) -> None:
+            if write.cancelled() or write.exception() is not None:
+                self._restore(batch)
+
+        await shield(self._write(settled, self._store.write_usage, batch))
 
     def unwritten_requests(self) -> int:
         """Requests counted but not yet written (a gauge for /metrics)."""
@@ -265,14 +272,27 @@ class KeyPoolView:
             usage = self._usage[key_id] = KeyUsage(scope.team.id, scope.provider_id, key_id)
         return usage
 
-    def _usage_like(self, taken: KeyUsage) -> KeyUsage:
-        """The key's pending usage, to fold back usage whose write failed."""
-        usage = self._usage.get(taken.key_id)
-        if usage is None:
-            usage = self._usage[taken.key_id] = KeyUsage(
-                taken.team_id, taken.provider_id, taken.key_id
-            )
-        return usage
+    def _restore(self, usages: list[KeyUsage]) -> None:
+        """Fold usage whose write failed back in, for the next flush."""
+        for taken in usages:
+            usage = self._usage.get(taken.key_id)
+            if usage is None:
+                usage = self._usage[taken.key_id] = KeyUsage(
+                    taken.team_id, taken.provider_id, taken.key_id
+                )
+            usage.merge(taken)
+
+    def _write(
+        self, settled: Callable[[Future[R]], None], step: Callable[..., R], *args: object
+    ) -> Future[R]:
+        """Run a write in a worker thread; `settled` takes in its outcome when the thread is
+        done, even if the caller was cancelled meanwhile (the transaction commits or not all
+        the same), so usage is neither lost nor written twice. `close` waits for it."""
+        write = asyncio.ensure_future(asyncio.to_thread(step, *args))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        write.add_done_callback(settled)
+        return write
 
     async def _flush_loop(self) -> None:
         while True:

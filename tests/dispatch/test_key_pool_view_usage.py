@@ -4,12 +4,14 @@ failure streak in the database only if no failure was recorded after it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from adapters.chat import ChatMessage, ChatRequest, Role
 from adapters.registry import chat_adapter
@@ -17,7 +19,8 @@ from dispatch.key_pool_sync import ViewTiming
 from dispatch.keyed_call import CallPolicy
 from dispatch.providers import ProviderHandle, open_provider
 from registry.errors import DatabaseUnavailableError
-from registry.keys import KeyOutcome, KeyPool, ModelCooldown, ProviderKey
+from registry.keys import KeyOutcome, KeyPool, KeyStatus, ModelCooldown, ProviderKey
+from registry.keys.tables import ProviderKeyRow
 from tests.dispatch.conftest import seed_openai
 from tests.dispatch.view_support import (
     Replica,
@@ -222,3 +225,74 @@ def _model(factory: PoolFactory) -> ModelCooldown:
         found = pool.model_cooldown("openai", MODEL)
     assert found is not None
     return found
+
+
+@contextmanager
+def _key_locked(factory: PoolFactory, key: int) -> Iterator[None]:
+    """Another transaction holds the key's row lock: writes to it wait until the block ends."""
+    with factory.engine.connect() as conn, conn.begin():
+        K = ProviderKeyRow
+        conn.execute(select(K.id).where(K.id == key).with_for_update())
+        yield
+
+
+async def _blocked_on_the_lock(factory: PoolFactory) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+
+    def waiting() -> bool:
+        with factory.engine.connect() as conn:
+            return bool(conn.execute(query).scalar_one())
+
+    await eventually(waiting, within=30, what="the write to wait on the row lock")
+
+
+async def test_a_flush_cancelled_mid_write_neither_loses_nor_repeats_the_batch(
+    pg_url: str, factory: PoolFactory
+) -> None:
+    [key] = factory.add_keys([("only", 0)])
+    async with replica(pg_url) as rep:
+        await rep.acquire()
+        rep.succeed(key)
+        with _key_locked(factory, key):
+            flush = asyncio.create_task(rep.view.flush())
+            await _blocked_on_the_lock(factory)
+            flush.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await flush
+        # close waits for the write the cancelled flush left running, then flushes the rest
+    written = stored(factory, key)
+    assert (written.request_count, written.success_count) == (1, 1)
+
+
+async def test_a_failure_write_cancelled_mid_way_is_still_taken_in_by_the_view(
+    pg_url: str, factory: PoolFactory
+) -> None:
+    best, spare = factory.add_keys([("best", 9), ("spare", 1)])
+    async with replica(pg_url) as rep:
+        await rep.acquire()
+        rep.succeed(best)
+        with _key_locked(factory, best):
+            failing = asyncio.create_task(rep.fail(best, KeyOutcome.KEY_SCOPED))
+            await _blocked_on_the_lock(factory)
+            failing.cancel()  # the request went away; its transaction goes on
+            with pytest.raises(asyncio.CancelledError):
+                await failing
+        await eventually(
+            lambda: _held_status(rep, best) is KeyStatus.DISABLED,
+            within=30,
+            what="the view taking in the committed disable",
+        )
+        assert (await rep.acquire(1)).key_id == spare
+        assert rep.view.unwritten_requests() == 1  # the spare's; best's went with the failure
+    written = stored(factory, best)
+    assert (written.status, written.request_count, written.success_count) == (
+        KeyStatus.DISABLED, 1, 1,
+    )  # fmt: skip
+
+
+def _held_status(rep: Replica, key_id: int) -> KeyStatus:
+    [key] = [k for k in rep.view.held(T0)[(rep.team.id, "openai")] if k.key_id == key_id]
+    return key.status
