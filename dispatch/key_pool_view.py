@@ -301,3 +301,6 @@ class KeyPoolView:
                 await self.flush()
             except Exception as exc:  # kept for the next flush
                 log.warning("writing key usage failed (%s); retrying", type(exc).__name__)
+
+
+__all__ = ["HeldKey", "KeyPoolView", "ViewTiming"]
