@@ -55,7 +55,7 @@ def build_command() -> LazyGroup:
     return LazyGroup(
         entries=COMMANDS,
         name="modelops",
-        help="Control plane for AI models: registry, lifecycle with proven approvals, endpoints, key pool.",
+        help="Control plane for AI models: registry, approvals, endpoints, key pool.",
         no_args_is_help=True,
     )
 
