@@ -13,7 +13,7 @@ from pydantic import Field
 from registry.abtests.definition import ABTestDefinition
 from registry.abtests.metrics import Better, MetricKind
 from registry.domain import Frozen
-from registry.endpoints.domain import Route
+from registry.endpoints.domain import Environment, Route
 
 
 class ABTestStatus(StrEnum):
@@ -189,6 +189,7 @@ class ABTest(Frozen):
     id: int
     team: str
     endpoint: str
+    environment: Environment
     model: str
     status: ABTestStatus
     definition: ABTestDefinition

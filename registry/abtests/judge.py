@@ -116,12 +116,18 @@ def _verdict(
                 f"is not judged early. For information, {interval}"
             )
         return None, f"fixed horizon: waiting for the planned sample; {interval}"
-    return _decide(primary, guardrails, final or setting.horizon, interval)
+    end = None
+    if final:
+        end = "the maximum duration came first"
+    elif definition.mode is Stopping.FIXED:
+        end = "the fixed horizon is reached"
+    return _decide(primary, guardrails, end, interval)
 
 
 def _decide(
-    primary: MetricResult, guardrails: list[MetricResult], last: bool, interval: str
+    primary: MetricResult, guardrails: list[MetricResult], end: str | None, interval: str
 ) -> tuple[VerdictKind | None, str]:
+    """The verdict the metrics support; `end` says why this look must conclude, if it must."""
     failed = [g for g in guardrails if g.decision is Decision.FAILED]
     if failed:
         return VerdictKind.GUARDRAIL_FAILED, "; ".join(
@@ -133,15 +139,15 @@ def _decide(
             shown = " and every guardrail is shown non-inferior" if guardrails else ""
             return VerdictKind.B_WINS, f"{primary.metric}: {primary.why}{shown}; {interval}"
         waiting = f"b leads on {primary.metric} but {', '.join(pending)} not shown non-inferior"
-        if last:
-            return VerdictKind.INCONCLUSIVE, f"{waiting} by the end; {interval}"
+        if end:
+            return VerdictKind.INCONCLUSIVE, f"{end}: {waiting}; {interval}"
         return None, f"{waiting} yet; {interval}"
     if primary.decision is Decision.A_BETTER:
         return VerdictKind.A_WINS, f"{primary.metric}: {primary.why}; {interval}"
     if primary.decision is Decision.EQUIVALENT:
         return VerdictKind.NO_DIFFERENCE, f"{primary.metric}: {primary.why}; {interval}"
-    if last:
-        return VerdictKind.INCONCLUSIVE, f"{primary.metric}: {primary.why} at the end; {interval}"
+    if end:
+        return VerdictKind.INCONCLUSIVE, f"{end}: {primary.metric}: {primary.why}; {interval}"
     return None, f"{primary.metric}: {primary.why}; {interval}"
 
 

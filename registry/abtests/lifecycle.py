@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from registry.abtests.definition import ABTestDefinition
@@ -13,7 +14,7 @@ from registry.abtests.judge import judge_look
 from registry.abtests.plan import BASELINE_MINUTES, make_plan
 from registry.abtests.repository import ABTestRepository
 from registry.abtests.samples import arm_data, subtract
-from registry.abtests.tables import ABTestRow
+from registry.abtests.tables import ABTestLookRow, ABTestRow
 from registry.abtests.validation import check_definition
 from registry.domain import Team
 from registry.endpoints import (
@@ -30,6 +31,7 @@ from registry.errors import InvalidTransitionError, translate_database_errors
 from registry.orm import utcnow
 from registry.outcomes import window_stats
 from registry.outcomes.rollups import minute_of
+from registry.outcomes.tables import OutcomeRollupRow
 from registry.routing import RouteRole
 
 MINUTE = timedelta(minutes=1)
@@ -203,3 +205,27 @@ def _start_minute(
 def _end(now: datetime) -> datetime:
     """The end of a window that includes the current minute."""
     return minute_of(now) + MINUTE
+
+
+def unlooked_requests(session: Session, team: Team, test_id: int) -> tuple[ABTestStatus, int]:
+    """The test's status and how many of its requests arrived after its last look: the
+    cheap count a waiting flow polls (sums over the arms' rollup rows, no histograms)."""
+    row = ABTestRepository(session, team).row(test_id)
+    status = ABTestStatus(row.status)
+    if row.started_at is None:
+        return status, 0
+    R, L = OutcomeRollupRow, ABTestLookRow
+    total = session.scalar(
+        select(func.coalesce(func.sum(R.requests), 0)).where(
+            R.team_id == team.id,
+            R.endpoint_id == row.endpoint_id,
+            R.minute >= minute_of(row.started_at),
+            R.model_version_id.in_([row.a_version_id, row.b_version_id]),
+        )
+    )
+    looked = session.execute(
+        select(L.requests_a + L.requests_b).where(L.test_id == row.id).order_by(L.number.desc())
+    ).scalar()
+    start = row.start_minute or {}
+    before = sum(int(start[arm]["requests"]) for arm in ("a", "b") if arm in start)
+    return status, int(total or 0) - before - int(looked or 0)

@@ -21,7 +21,7 @@ from registry.abtests.domain import (
 )
 from registry.abtests.tables import ABTestLookRow, ABTestRow
 from registry.domain import Team
-from registry.endpoints.domain import Route
+from registry.endpoints.domain import Environment, Route
 from registry.endpoints.tables import EndpointRow
 from registry.errors import NotFoundError
 from registry.routing import RouteRole
@@ -96,8 +96,8 @@ class ABTestRepository:
         return _look(look)
 
     def view(self, row: ABTestRow) -> ABTest:
-        endpoint, model = self._session.execute(
-            select(EndpointRow.name, ModelRow.name)
+        endpoint, environment, model = self._session.execute(
+            select(EndpointRow.name, EndpointRow.environment, ModelRow.name)
             .join(ModelRow, ModelRow.id == EndpointRow.model_id)
             .where(EndpointRow.id == row.endpoint_id)
         ).one()
@@ -105,6 +105,7 @@ class ABTestRepository:
             id=row.id,
             team=self._team_name,
             endpoint=endpoint,
+            environment=Environment(environment),
             model=model,
             status=ABTestStatus(row.status),
             definition=ABTestDefinition.model_validate(row.definition),
