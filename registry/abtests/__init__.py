@@ -4,7 +4,7 @@ Modules: `metrics` (what can be measured), `definition` (what a test asks), `dom
 the registry hands out), `samples` (an arm's sufficient statistics), `checks` and `judge`
 (the statistics of a look and its verdict, pure), `plan` (sample size and duration),
 `validation`, `tables`, `repository`, `lifecycle` (plan, start, look) and `settle` (finish,
-stop).
+stop). Only the light modules are imported here: reading tests needs no scipy.
 """
 
 from __future__ import annotations
@@ -27,11 +27,8 @@ from registry.abtests.domain import (
     Plan,
     VerdictKind,
 )
-from registry.abtests.judge import judge_look
-from registry.abtests.lifecycle import create_test, start_test, take_look
 from registry.abtests.metrics import Better, MetricKind, metric_info
 from registry.abtests.repository import ABTestRepository
-from registry.abtests.settle import finish_test, stop_test
 
 __all__ = [
     "ABTest",
@@ -51,11 +48,5 @@ __all__ = [
     "Stopping",
     "Variant",
     "VerdictKind",
-    "create_test",
-    "finish_test",
-    "judge_look",
     "metric_info",
-    "start_test",
-    "stop_test",
-    "take_look",
 ]

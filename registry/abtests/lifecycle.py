@@ -4,6 +4,7 @@ Each function runs in the caller's transaction and changes nothing when it raise
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -207,13 +208,20 @@ def _end(now: datetime) -> datetime:
     return minute_of(now) + MINUTE
 
 
-def unlooked_requests(session: Session, team: Team, test_id: int) -> tuple[ABTestStatus, int]:
-    """The test's status and how many of its requests arrived after its last look: the
-    cheap count a waiting flow polls (sums over the arms' rollup rows, no histograms)."""
+class Pending(NamedTuple):
+    """What a waiting flow polls: the status, the requests after the last look, the deadline."""
+
+    status: ABTestStatus
+    unlooked: int
+    deadline_at: datetime | None
+
+
+def pending(session: Session, team: Team, test_id: int) -> Pending:
+    """The cheap count a waiting flow polls: sums over the arms' rollup rows, no histograms."""
     row = ABTestRepository(session, team).row(test_id)
     status = ABTestStatus(row.status)
     if row.started_at is None:
-        return status, 0
+        return Pending(status, 0, row.deadline_at)
     R, L = OutcomeRollupRow, ABTestLookRow
     total = session.scalar(
         select(func.coalesce(func.sum(R.requests), 0)).where(
@@ -228,4 +236,4 @@ def unlooked_requests(session: Session, team: Team, test_id: int) -> tuple[ABTes
     ).scalar()
     start = row.start_minute or {}
     before = sum(int(start[arm]["requests"]) for arm in ("a", "b") if arm in start)
-    return status, int(total or 0) - before - int(looked or 0)
+    return Pending(status, int(total or 0) - before - int(looked or 0), row.deadline_at)

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from registry.outcomes.domain import METRIC_NAME
-
 CUSTOM_MEAN = "metric."
 CUSTOM_RATE = "rate."
 
@@ -93,6 +91,9 @@ def metric_info(name: str) -> MetricInfo:
     found = BUILTIN.get(name)
     if found is not None:
         return found
+    # Here, not at the top: the outcomes package loads scipy, which read commands avoid.
+    from registry.outcomes.domain import METRIC_NAME
+
     for prefix, kind in ((CUSTOM_MEAN, MetricKind.MEAN), (CUSTOM_RATE, MetricKind.PROPORTION)):
         custom = name.removeprefix(prefix)
         if custom != name and METRIC_NAME.fullmatch(custom):

@@ -14,12 +14,9 @@ from registry.abtests import (
     ABTestRepository,
     ABTestStatus,
     VerdictKind,
-    create_test,
-    start_test,
-    stop_test,
-    take_look,
 )
-from registry.abtests.lifecycle import unlooked_requests
+from registry.abtests.lifecycle import create_test, pending, start_test, take_look
+from registry.abtests.settle import stop_test
 from registry.abtests.tables import ABTestRow
 from registry.domain import LedgerAction, Team
 from registry.endpoints import (
@@ -251,9 +248,9 @@ def test_a_look_counts_only_what_came_after_the_split(
     clock.advance(seconds=60)
     during.send(ENDPOINT, 1000)
     with sessions.begin() as session:
-        assert unlooked_requests(session, team, test.id) == (ABTestStatus.RUNNING, 2000)
+        assert pending(session, team, test.id)[:2] == (ABTestStatus.RUNNING, 2000)
         _, look = take_look(session, team, test.id, now=clock())
-        assert unlooked_requests(session, team, test.id) == (ABTestStatus.RUNNING, 0)
+        assert pending(session, team, test.id)[:2] == (ABTestStatus.RUNNING, 0)
     assert look is not None and look.number == 1
     assert (look.a.requests, look.b.requests) == (during.stored[1], during.stored[2])
     assert look.result.srm.counts == (during.stored[1], during.stored[2])

@@ -19,8 +19,9 @@ from analysis import (
     sequential_proportions,
     srm_check,
 )
-from registry.abtests import ABTestRepository, create_test, start_test, take_look
+from registry.abtests import ABTestRepository
 from registry.abtests.domain import ArmData, HistogramData, MeanData, MetricResult, ProportionData
+from registry.abtests.lifecycle import create_test, start_test, take_look
 from registry.abtests.samples import histogram_values
 from registry.domain import Team
 from registry.outcomes.tables import OutcomeRow

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import sample_size_proportions, sequential_sample_size
-from registry.abtests import ABTestDefinition, Plan, VerdictKind, judge_look
+from registry.abtests import ABTestDefinition, Plan, VerdictKind
 from registry.abtests.domain import ArmData, ProportionData
+from registry.abtests.judge import judge_look
 from tests.registry.abtest_support import definition
 
 RATE, MDE, ALPHA, POWER = 0.90, 0.03, 0.05, 0.80
