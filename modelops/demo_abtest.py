@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from rich.markup import escape
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.ab_test import ABTestOutcome, ab_test
@@ -46,32 +47,49 @@ def run(
     with sessions.begin() as session:
         a, b = _variants(session, team)
         _ensure_endpoint(session, team, a)
-        definition = ABTestDefinition.model_validate(
-            {
-                "endpoint": ENDPOINT,
-                "variants": [{"version": a, "weight": 50}, {"version": b, "weight": 50}],
-                "primary": {"metric": "success_rate", "mde": 0.03},
-                "guardrails": [{"metric": "latency_p95", "margin": 0.25, "relative": True}],
-                "promote_to": None,
-                "name": "demo: success rate of two versions",
-                "actor": "demo",
-            }
-        )
-        test = create_test(session, team, definition)
+    traffic.send(ENDPOINT, 2 * BATCH)  # current traffic, all on a: what the plan sizes from
+    with sessions.begin() as session:
+        test = create_test(session, team, _definition(a, b))
     say(
         f"{step} ab-test #{test.id}: v{a} (a) vs v{b} (b), 50/50 on {ENDPOINT}, sticky by "
-        f"routing key; sequential, alpha 0.05, MDE 3 points; {test.plan.note}"
+        f"routing key; sequential, alpha 0.05, MDE 3 points, guardrail p95 latency +25%; "
+        f"{escape(_plan_text(test))}"
     )
     cadence = LookCadence(every_requests=BATCH // 2, poll_seconds=0.2)
     params = ABTestParams(test_id=test.id, looks=cadence)
     outcome = start_flow(params)
     final = drive(traffic, ENDPOINT, _looks_of(sessions, team, test.id), BATCH, max_batches)
     result = outcome.wait()
-    say(f"   after {final.looks} looks: [bold]{result.verdict}[/bold]: {result.reason}")
-    say(f"   {result.action}")
+    say(f"   after {final.looks} looks: [bold]{result.verdict}[/bold]: {escape(result.reason)}")
+    say(f"   {escape(result.action)}")
     say(f"   details: modelops ab show {test.id}")
     with sessions.begin() as session:
         return ABTestRepository(session, team).get(test.id)
+
+
+def _definition(a: int, b: int) -> ABTestDefinition:
+    return ABTestDefinition.model_validate(
+        {
+            "endpoint": ENDPOINT,
+            "variants": [{"version": a, "weight": 50}, {"version": b, "weight": 50}],
+            "primary": {"metric": "success_rate", "mde": 0.03},
+            "guardrails": [{"metric": "latency_p95", "margin": 0.25, "relative": True}],
+            "promote_to": None,
+            "name": "demo: success rate of two versions",
+            "actor": "demo",
+        }
+    )
+
+
+def _plan_text(test: ABTest) -> str:
+    plan = test.plan
+    if plan.n_a is None or plan.expected_minutes is None:
+        return plan.note
+    return (
+        f"the plan: {plan.n_a} + {plan.n_b} requests (a fixed horizon would need "
+        f"{plan.fixed_n_a} + {plan.fixed_n_b}), about {plan.expected_minutes:.0f} min at the "
+        f"current {plan.requests_per_minute:.3g} requests per minute; it may stop earlier"
+    )
 
 
 def _variants(session: Session, team: Team) -> tuple[int, int]:

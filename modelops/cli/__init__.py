@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from typer._click.exceptions import ClickException, UsageError
 
 from modelops.cli import (
+    ab_cmd,
     approvals_cmd,
     approvers_cmd,
     catalog_cmd,
@@ -50,6 +51,7 @@ app.add_typer(approvals_cmd.app, name="approvals")
 app.add_typer(approvers_cmd.app, name="approvers")
 app.add_typer(endpoints_cmd.app, name="endpoints")
 app.add_typer(tokens_cmd.app, name="tokens")
+app.add_typer(ab_cmd.app, name="ab")
 app.command("run")(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
 
