@@ -9,7 +9,7 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.abtests.definition import ABTestDefinition
+from registry.abtests.definition import ABTestDefinition, Stopping
 from registry.abtests.domain import ABTest, ABTestStatus, ArmData, Look
 from registry.abtests.judge import judge_look
 from registry.abtests.plan import BASELINE_MINUTES, make_plan
@@ -28,7 +28,7 @@ from registry.endpoints import (
     claim_endpoint,
     set_routes,
 )
-from registry.errors import InvalidTransitionError, translate_database_errors
+from registry.errors import InvalidInputError, InvalidTransitionError, translate_database_errors
 from registry.orm import utcnow
 from registry.outcomes import window_stats
 from registry.outcomes.rollups import minute_of
@@ -54,6 +54,13 @@ def create_test(
             session, team, checked.endpoint.id, now - BASELINE_MINUTES * MINUTE, _end(now)
         )
         plan = make_plan(definition, windows, checked.a.id)
+        if definition.mode is Stopping.FIXED and plan.n_a is None:
+            raise InvalidInputError(
+                f"mode: a fixed-horizon test is decided at its planned sample, and there is "
+                f"none: {plan.note.split(';')[0]}; run it sequential, or once the endpoint "
+                "has traffic",
+                field="mode",
+            )
         row = ABTestRow(
             team_id=team.id,
             endpoint_id=checked.endpoint.id,

@@ -99,6 +99,16 @@ def test_without_recent_traffic_the_plan_says_so_and_uses_the_default_tuning(
     assert "v1 has no recent success_rate to size from" in plan.note
 
 
+def test_a_fixed_horizon_test_needs_a_planned_sample(
+    sessions: sessionmaker[Session], team: Team
+) -> None:
+    with pytest.raises(InvalidInputError, match="a fixed-horizon test is decided at its planned"):
+        with sessions.begin() as session:
+            create_test(session, team, definition(mode="fixed"))
+    with sessions.begin() as session:
+        assert _tests(session) == 0
+
+
 @pytest.fixture
 def crowded(sessions: sessionmaker[Session], team: Team) -> Team:
     """Beside alpha's support-intent: alpha's other-model with five versions, and team beta

@@ -167,3 +167,34 @@ def _check_guardrails(got: list[MetricResult], a: ArmData, b: ArmData, n_star: f
     assert (quality_got.diff, quality_got.diff_ci) == (quality.estimate, quality.ci)
     assert quality_got.boundary == -0.05  # higher quality is better: worse is below -margin
     assert [g.p_adjusted for g in got] == list(holm)
+
+
+def test_feedback_metrics_are_rates_when_0_or_1_and_unusable_otherwise(
+    sessions: sessionmaker[Session], team: Team
+) -> None:
+    from datetime import UTC, datetime
+
+    from registry.abtests.metrics import metric_info
+    from registry.abtests.samples import arm_data
+    from registry.endpoints import EndpointRepository
+    from registry.outcomes import Outcome, store_outcomes, window_stats
+
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with sessions.begin() as session:
+        endpoint = EndpointRepository(session, team).row(ENDPOINT)
+        outcomes = [
+            Outcome(
+                request_id=f"fb-{i}", team_id=team.id, endpoint_id=endpoint.id,
+                model_version_id=1, at=at, latency_ms=10.0, success=True,
+                metrics={"thumbs_up": float(i % 3 == 0), "stars": float(1 + i % 5)},
+            )
+            for i in range(30)
+        ]  # fmt: skip
+        store_outcomes(session, outcomes)
+        window = window_stats(session, team, endpoint.id, at, at.replace(minute=1))[1]
+    infos = [metric_info(n) for n in ("rate.thumbs_up", "rate.stars", "metric.stars")]
+    data = arm_data(1, window, infos).metrics
+    assert data["rate.thumbs_up"] == ProportionData(n=30, successes=10)
+    assert data["rate.stars"].kind == "unusable"
+    assert "rate.stars needs values 0 or 1" in data["rate.stars"].reason  # type: ignore[union-attr]
+    assert data["metric.stars"] == MeanData(n=30, sum=90.0, sum_sq=330.0)
