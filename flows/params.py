@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from registry.abtests.definition import ABTestDefinition
+from registry.orm import INT32_MAX
 from registry.stages import Stage
+from registry.text import PersonName, Reason
 
 ModelName = Field(
     min_length=1,
@@ -47,7 +50,10 @@ class FineTuneParams(FlowParams):
         default=TRAIN_DATASET, min_length=1, description="Training JSONL (OpenAI chat format)."
     )
     parent_version: int | None = Field(
-        default=None, ge=1, description="Version to start from; empty = production, else latest."
+        default=None,
+        ge=1,
+        le=INT32_MAX,
+        description="Version to start from; empty = production, else latest.",
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     actor: str = Field(default="fine-tune", min_length=1, max_length=128)
@@ -59,7 +65,7 @@ class EvaluateParams(FlowParams):
     """Score a version on an eval dataset, compare with the champion, judge the gates."""
 
     model: str = ModelName
-    version: int = Field(ge=1, description="Version number to evaluate.")
+    version: int = Field(ge=1, le=INT32_MAX, description="Version number to evaluate.")
     dataset: str = Field(default=EVAL_DATASET, min_length=1, description="Eval JSONL.")
     concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
     actor: str = Field(default="evaluate", min_length=1, max_length=128)
@@ -81,12 +87,10 @@ class PromoteParams(FlowParams):
     """Promote one version to a stage, with the approvals its policy requires."""
 
     model: str = ModelName
-    version: int = Field(ge=1, description="Version number to promote.")
+    version: int = Field(ge=1, le=INT32_MAX, description="Version number to promote.")
     stage: PromotionTarget = Field(default=PromotionTarget.PRODUCTION, description="Target stage.")
-    requester: str = Field(min_length=1, max_length=128, description="Who asks for this promotion.")
-    reason: str = Field(
-        default="promotion", max_length=2000, description="Why (kept in the ledger)."
-    )
+    requester: PersonName = Field(description="Who asks for this promotion.")
+    reason: Reason = Field(default="promotion", description="Why (kept in the ledger).")
     timeout_seconds: int = Field(
         default=3600, ge=1, le=7 * 24 * 3600, description="How long to wait for approvals."
     )
@@ -99,8 +103,50 @@ class RetrainParams(FlowParams):
     dataset: str = Field(default=TRAIN_DATASET, min_length=1)
     eval_dataset: str = Field(default=EVAL_DATASET, min_length=1)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
-    requester: str = Field(default="retrain", min_length=1, max_length=128)
+    requester: PersonName = "retrain"
     approval_timeout_seconds: int = Field(default=24 * 3600, ge=10, le=7 * 24 * 3600)
+
+
+class LookCadence(FlowParams):
+    """When an A/B test looks at its data: after this many new requests, or this long."""
+
+    every_requests: int = Field(
+        default=1000, ge=1, le=10**9, description="Look once this many new requests arrived."
+    )
+    every_seconds: float = Field(
+        default=900, gt=0, le=7 * 24 * 3600, description="...or once this long passed."
+    )
+    poll_seconds: float = Field(
+        default=5, gt=0, le=300, description="How often to count the new requests."
+    )
+
+
+class ABTestParams(FlowParams):
+    """Run an A/B test: one planned with `modelops ab create` (test_id), or defined here."""
+
+    test_id: int | None = Field(default=None, ge=1, description="A planned test's id.")
+    definition: ABTestDefinition | None = Field(
+        default=None, description="The test, when it is not planned yet (leave test_id empty)."
+    )
+    looks: LookCadence = Field(default_factory=LookCadence)
+    approval_timeout_seconds: int = Field(
+        default=24 * 3600, ge=10, le=7 * 24 * 3600, description="How long a winner's "
+        "promotion waits for its approval.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_test(self) -> ABTestParams:
+        if (self.test_id is None) == (self.definition is None):
+            raise ValueError("give test_id (a planned test) or definition (a new one), not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        """What the run is named after: the test, or the endpoint it will split."""
+        if self.test_id is not None:
+            return str(self.test_id)
+        assert self.definition is not None
+        return self.definition.endpoint
 
 
 class MonitorParams(FlowParams):
