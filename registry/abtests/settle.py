@@ -13,6 +13,7 @@ from registry.abtests.domain import ABTest, ABTestStatus, VerdictKind
 from registry.abtests.lifecycle import owner_of_test, record_look
 from registry.abtests.repository import ABTestRepository
 from registry.abtests.tables import ABTestRow
+from registry.alerts.events import emit
 from registry.domain import JsonObject, LedgerAction, Team
 from registry.endpoints import (
     EndpointChange,
@@ -58,7 +59,22 @@ def finish_test(
         _settle_routes(session, team, test, keep, reason=f"A/B test #{test.id}: {note}")
         _record_evidence(session, team, test, note)
         _close(row, ABTestStatus.FINISHED, note, now)
+        _announce(session, team, test)
         return tests.view(row)
+
+
+def _announce(session: Session, team: Team, test: ABTest) -> None:
+    """The verdict as an alert event, in the same transaction: an SRM is critical (the
+    test measured nothing trustworthy), any other verdict is news."""
+    srm = test.verdict is VerdictKind.INVALID_SRM
+    emit(
+        session,
+        team,
+        "abtest.srm" if srm else "abtest.concluded",
+        "critical" if srm else "info",
+        {"model": test.model, "endpoint": test.endpoint, "ab_test": str(test.id)},
+        {"summary": f"A/B test #{test.id} on {test.endpoint}: {test.verdict_reason}"},
+    )
 
 
 def stop_test(

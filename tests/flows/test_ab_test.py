@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from analysis import ProportionStats, sequential_proportions
@@ -30,6 +30,7 @@ from registry.abtests import (
     VerdictKind,
 )
 from registry.abtests.domain import ProportionData
+from registry.alerts.tables import AlertEventRow
 from registry.approvals import ApprovalRepository
 from registry.database import make_engine, make_session_factory
 from registry.domain import ApprovalStatus, LedgerAction, Team
@@ -121,6 +122,12 @@ def _endpoint_and_ledger(setup: Setup) -> tuple[Any, list[Any], dict[int, Stage]
     return endpoint, [e for e in entries if e.action is LedgerAction.AB_TEST], stages
 
 
+def _events(setup: Setup) -> list[tuple[str, str, str]]:
+    with setup.sessions.begin() as session:
+        rows = session.scalars(select(AlertEventRow).order_by(AlertEventRow.id)).all()
+        return [(row.kind, row.severity, row.labels["endpoint"]) for row in rows]
+
+
 def test_an_a_a_test_declares_no_winner(prefect_api: PrefectServer, setup: Setup) -> None:
     traffic = _traffic(setup, 1, success={1: 0.9, 2: 0.9})
     flow, concluded = _run(
@@ -137,6 +144,7 @@ def test_an_a_a_test_declares_no_winner(prefect_api: PrefectServer, setup: Setup
         (1, "no difference within MDE"),
         (2, "no difference within MDE"),
     ]
+    assert _events(setup) == [("abtest.concluded", "info", ENDPOINT)]
 
 
 def test_a_planted_three_point_difference_makes_b_win_and_roll_on_with_its_approval(
@@ -235,3 +243,5 @@ def test_a_planted_sample_ratio_mismatch_stops_the_test_as_invalid(
     assert [(r.version, r.weight) for r in endpoint.routes] == [(1, 100)]
     assert endpoint.owner is None and stages[2] is Stage.STAGING
     assert all(e.evidence["verdict"] == "invalid: SRM" for e in evidence)
+    # The verdict reaches the alert channels as one critical event.
+    assert _events(setup) == [("abtest.srm", "critical", ENDPOINT)]
