@@ -38,6 +38,17 @@ class Settings(BaseSettings):
         "optionally 'v2:<key>,v1:<key>' to name versions.",
     )
     data_dir: Path = DEFAULT_DATA_DIR
+    gateway_max_body_bytes: int = Field(
+        default=4 << 20, ge=1024, description="Largest request body the gateway reads (413 above)."
+    )
+    gateway_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The gateway re-reads routes and tokens this often, besides LISTEN/NOTIFY.",
+    )
+    gateway_shadow_queue: int = Field(
+        default=1000, ge=1, description="Shadow requests waiting at most; more are dropped."
+    )
 
     @field_validator("database_url")
     @classmethod

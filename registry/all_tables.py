@@ -6,6 +6,7 @@ from registry import evaluations, finetune_jobs, tables
 from registry.approvers import tables as approver_tables
 from registry.endpoints import tables as endpoint_tables
 from registry.keys import tables as key_tables
+from registry.leases import tables as lease_tables
 from registry.tokens import tables as token_tables
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "evaluations",
     "finetune_jobs",
     "key_tables",
+    "lease_tables",
     "tables",
     "token_tables",
 ]

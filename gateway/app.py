@@ -1,0 +1,169 @@
+"""`create_app(settings)`: the gateway's routes, and a lifespan that opens everything with
+a lifetime (database engine, HTTP client, caches and their LISTEN task, the outcome sink,
+the shadow workers) and closes it in reverse order. Nothing is built at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+import orjson
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway import api_report, api_serve
+from gateway.coherence import Coherence
+from gateway.errors import JSON, error_response
+from gateway.handler import wrap
+from gateway.metrics import GatewayMetrics, Gauges
+from gateway.outcome_sink import MemorySink, OutcomeSink
+from gateway.routes import RouteCache
+from gateway.shadow import ShadowQueue
+from gateway.state import Gateway
+from gateway.tokens import TokenCache
+from gateway.upstreams import Upstreams
+from modelops.settings import Settings
+from registry.database import make_engine, make_session_factory
+from registry.keys import MasterKeyring
+from registry.schema import ensure_current
+
+log = logging.getLogger("gateway")
+READY_PING_SECONDS = 2.0
+# The upstream leg: many connections kept alive, so a burst does not pay TCP setup.
+UPSTREAM_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
+
+
+def create_app(settings: Settings, *, sink: OutcomeSink | None = None) -> Starlette:
+    """The gateway app. `sink` replaces the outcome sink (tests and the demo read it)."""
+    routes = [
+        Route("/v1/chat/completions", wrap("chat", api_serve.chat_completions), methods=["POST"]),
+        Route("/v1/models", wrap("models", api_serve.list_models), methods=["GET"]),
+        Route(
+            "/v1/endpoints/{endpoint}/invoke", wrap("invoke", api_serve.invoke), methods=["POST"]
+        ),
+        Route(
+            "/v1/endpoints/{endpoint}/resolve", wrap("resolve", api_report.resolve), methods=["GET"]
+        ),
+        Route("/v1/outcomes", wrap("outcomes", api_report.report_outcomes), methods=["POST"]),
+        Route("/v1/feedback", wrap("feedback", api_report.feedback), methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.gateway = await _open(settings, stack, sink or MemorySink())
+            yield
+            app.state.gateway.closing = True
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error},  # type: ignore[dict-item]
+    )
+
+
+async def _open(settings: Settings, stack: AsyncExitStack, sink: OutcomeSink) -> Gateway:
+    """Open in dependency order; the stack closes in reverse (shadows and caches first, the
+    engine last), so in-flight work can still record its outcome while closing."""
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    stack.callback(engine.dispose)
+    await asyncio.to_thread(ensure_current, engine)
+    sessions = make_session_factory(engine)
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(limits=UPSTREAM_LIMITS, timeout=httpx.Timeout(60.0))
+    )
+    keyring = MasterKeyring.from_setting(settings.master_key) if settings.master_key else None
+    routes, tokens = RouteCache(sessions), TokenCache(sessions)
+    coherence = Coherence(
+        routes, tokens, settings.resolved_database_url, settings.gateway_refresh_seconds
+    )
+    shadow_holder: list[ShadowQueue] = []
+    metrics = GatewayMetrics(
+        Gauges(
+            sink=sink.status,
+            shadow_depth=lambda: shadow_holder[0].depth() if shadow_holder else 0,
+            cache_sizes=lambda: {"routes": len(routes), "tokens": len(tokens)},
+            sessions=sessions,
+        )
+    )
+    shadows = ShadowQueue(settings.gateway_shadow_queue, metrics.shadow_dropped.inc)
+    shadow_holder.append(shadows)
+    upstreams = Upstreams(sessions, keyring, client, settings.data_dir)
+    gateway = Gateway(
+        settings, sessions, routes, tokens, coherence, upstreams, sink, metrics, shadows
+    )
+    await coherence.start()
+    stack.push_async_callback(coherence.close)
+    shadows.start()
+    stack.push_async_callback(shadows.close)
+    return gateway
+
+
+# -- operational routes -------------------------------------------------------------------
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type=JSON)
+
+
+async def readyz(request: Request) -> Response:
+    """Ready: caches loaded, outcomes recordable (not spool-full), and the database
+    reachable, or outcomes spooling while it is away."""
+    gw: Gateway = request.app.state.gateway
+    sink = gw.sink.status()
+    database = await _ping(gw)
+    checks = {
+        "caches_loaded": gw.routes.loaded,
+        "database": database,
+        "outcomes": "spool_full" if sink.spool_full else ("ok" if sink.ready else "not_ready"),
+        "closing": gw.closing,
+    }
+    ready = (
+        gw.routes.loaded
+        and not gw.closing
+        and sink.ready
+        and not sink.spool_full
+        and (database or sink.spooling)
+    )
+    body = orjson.dumps({"status": "ready" if ready else "not_ready", "checks": checks})
+    return Response(body, 200 if ready else 503, media_type=JSON)
+
+
+async def _ping(gw: Gateway) -> bool:
+    def ping() -> None:
+        with gw.sessions() as session:
+            session.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), READY_PING_SECONDS)
+    except Exception:
+        return False
+    return True
+
+
+async def metrics(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    body = await asyncio.to_thread(gw.metrics.render)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        message = f"no route {request.url.path!r}; see the gateway's API in the README"
+        return error_response(404, message, "not_found_error", code="unknown_route")
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path!r}"
+        return error_response(405, message, "invalid_request_error", code="method_not_allowed")
+    return error_response(exc.status_code, str(exc.detail), "invalid_request_error")

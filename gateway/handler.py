@@ -1,0 +1,61 @@
+"""The one wrapper every route runs in: errors become OpenAI-shaped answers (never a
+traceback), and each answer is counted and timed for /metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import ApiError, error_response
+from gateway.state import Gateway
+
+log = logging.getLogger("gateway")
+
+
+class Context:
+    """What a handler tells the wrapper: which endpoint and version answered."""
+
+    __slots__ = ("endpoint", "gateway", "version")
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.endpoint = ""
+        self.version = ""
+
+    def label(self, endpoint: str, version: int) -> None:
+        self.endpoint = endpoint
+        self.version = str(version)
+
+
+Handler = Callable[[Request, Context], Awaitable[Response]]
+
+
+def wrap(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        gw: Gateway = request.app.state.gateway
+        ctx = Context(gw)
+        try:
+            response = await handler(request, ctx)
+        except ApiError as exc:
+            response = exc.response()
+            gw.metrics.error(name, exc.error_class)
+        except Exception as exc:  # a bug: say so without a traceback or its text
+            log.error("%s failed: %s", name, type(exc).__name__)
+            gw.metrics.error(name, "internal_error")
+            response = error_response(
+                500, "the gateway failed to answer; the error is logged", "server_error",
+                code="internal_error",
+            )  # fmt: skip
+        gw.metrics.observe(
+            name, ctx.endpoint, ctx.version, response.status_code,
+            time.perf_counter() - started if ctx.endpoint else None,
+        )  # fmt: skip
+        return response
+
+    endpoint.__name__ = name
+    return endpoint

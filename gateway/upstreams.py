@@ -1,0 +1,57 @@
+"""Provider handles for the gateway: one per (team, provider), built on first use around the
+one HTTP client the lifespan opened, and kept until the app closes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.registry import create_adapter
+from dispatch.providers import CallPolicy, ProviderHandle
+from gateway.routes import ServedModel
+from registry.domain import Provider, Team
+from registry.keys import MasterKeyring
+
+
+class Upstreams:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        keyring: MasterKeyring | None,
+        client: httpx.AsyncClient,
+        data_dir: Path,
+    ) -> None:
+        self._sessions = sessions
+        self.keyring = keyring
+        self._client = client
+        self._data_dir = data_dir
+        self._handles: dict[tuple[int, str], ProviderHandle] = {}
+
+    def handle(self, team: Team, model: ServedModel) -> ProviderHandle:
+        """The team's handle on the model's provider; an adapter that cannot be built raises
+        adapters ConfigurationError."""
+        key = (team.id, model.provider)
+        handle = self._handles.get(key)
+        if handle is None:
+            provider = Provider(
+                id=model.provider_id,
+                name=model.provider,
+                kind=model.provider_kind,
+                base_url=model.base_url,
+                options=dict(model.provider_options),
+                retired=False,
+            )
+            adapter = create_adapter(
+                provider.kind,
+                base_url=provider.base_url,
+                options=provider.options,
+                http_client=self._client,
+                data_dir=self._data_dir,
+            )
+            handle = ProviderHandle(
+                provider, adapter, self._sessions, team, self.keyring, CallPolicy()
+            )
+            self._handles[key] = handle
+        return handle
