@@ -18,6 +18,7 @@ from modelops.cli import (
     db_cmd,
     demo_cmd,
     endpoints_cmd,
+    gateway_cmd,
     keys_cmd,
     models_cmd,
     providers_cmd,
@@ -52,6 +53,7 @@ app.add_typer(endpoints_cmd.app, name="endpoints")
 app.add_typer(tokens_cmd.app, name="tokens")
 app.command("run")(run_cmd.run)
 app.command("demo")(demo_cmd.demo)
+app.command("gateway")(gateway_cmd.gateway)
 
 
 def main(argv: list[str] | None = None) -> int:
