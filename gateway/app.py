@@ -43,7 +43,7 @@ UPSTREAM_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=25
 
 def create_app(settings: Settings, *, sink: OutcomeSink | None = None) -> Starlette:
     """The gateway app. `sink` replaces the outcome sink (tests and the demo read it)."""
-    prometheus_client.disable_created_metrics()  # `_created` series: noise per child
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # noise
     routes = [
         Route("/v1/chat/completions", wrap("chat", api_serve.chat_completions), methods=["POST"]),
         Route("/v1/models", wrap("models", api_serve.list_models), methods=["GET"]),
