@@ -11,7 +11,6 @@ from starlette.responses import Response, StreamingResponse
 
 from adapters.base import Credential
 from adapters.chat import ChatResponse, ClassificationRequest, ClassificationResponse
-from adapters.registry import chat_adapter, classification_adapter
 from gateway import openai_shape
 from gateway.errors import JSON, ApiError, invalid
 from gateway.handler import Context
@@ -34,8 +33,7 @@ async def chat_completions(request: Request, ctx: Context) -> Response:
         table, model, request.headers.get(ROUTING_KEY_HEADER), call.user, new_request_id()
     )
     ctx.label(call.endpoint, routed.version)
-    handle = gw.upstreams.handle(principal.team, model)
-    adapter = chat_adapter(handle.adapter)
+    _, adapter = gw.upstreams.chat(principal.team, model)
 
     async def send(credential: Credential, provider_model_id: str) -> ChatResponse:
         return await adapter.chat(credential, call.request(provider_model_id))
@@ -62,7 +60,7 @@ async def invoke(request: Request, ctx: Context) -> Response:
     text, user = _classification_input(body)
     routed = route(table, model, request.headers.get(ROUTING_KEY_HEADER), user, new_request_id())
     ctx.label(name, routed.version)
-    adapter = classification_adapter(gw.upstreams.handle(principal.team, model).adapter)
+    _, adapter = gw.upstreams.classifier(principal.team, model)
 
     async def send(credential: Credential, provider_model_id: str) -> ClassificationResponse:
         return await adapter.classify(

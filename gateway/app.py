@@ -29,6 +29,7 @@ from gateway.routes import RouteCache
 from gateway.shadow import ShadowQueue
 from gateway.state import Gateway
 from gateway.tokens import TokenCache
+from gateway.upstream_transport import AiohttpTransport
 from gateway.upstreams import Upstreams
 from modelops.settings import Settings
 from registry.database import make_engine, make_session_factory
@@ -37,8 +38,6 @@ from registry.schema import ensure_current
 
 log = logging.getLogger("gateway")
 READY_PING_SECONDS = 2.0
-# The upstream leg: many connections kept alive, so a burst does not pay TCP setup.
-UPSTREAM_LIMITS = httpx.Limits(max_connections=512, max_keepalive_connections=256)
 
 
 def create_app(settings: Settings, *, sink: OutcomeSink | None = None) -> Starlette:
@@ -84,7 +83,7 @@ async def _open(settings: Settings, stack: AsyncExitStack, sink: OutcomeSink) ->
     await asyncio.to_thread(ensure_current, engine)
     sessions = make_session_factory(engine)
     client = await stack.enter_async_context(
-        httpx.AsyncClient(limits=UPSTREAM_LIMITS, timeout=httpx.Timeout(60.0))
+        httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(60.0))
     )
     keyring = MasterKeyring.from_setting(settings.master_key) if settings.master_key else None
     routes, tokens = RouteCache(sessions), TokenCache(sessions)

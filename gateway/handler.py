@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import ApiError, error_response
+from adapters.errors import ConfigurationError
+from gateway.errors import ApiError, error_response, from_configuration_error
 from gateway.state import Gateway
 
 log = logging.getLogger("gateway")
@@ -44,6 +45,10 @@ def wrap(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]
         except ApiError as exc:
             response = exc.response()
             gw.metrics.error(name, exc.error_class)
+        except ConfigurationError as exc:  # the catalog binds a model to a provider that lacks it
+            error = from_configuration_error(exc)
+            response = error.response()
+            gw.metrics.error(name, error.error_class)
         except Exception as exc:  # a bug: say so without a traceback or its text
             log.error("%s failed: %s", name, type(exc).__name__)
             gw.metrics.error(name, "internal_error")

@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.registry import create_adapter
+from adapters.base import ChatAdapter, ClassificationAdapter
+from adapters.registry import chat_adapter, classification_adapter, create_adapter
 from dispatch.providers import CallPolicy, ProviderHandle
 from gateway.routes import ServedModel
 from registry.domain import Provider, Team
@@ -28,6 +29,28 @@ class Upstreams:
         self._client = client
         self._data_dir = data_dir
         self._handles: dict[tuple[int, str], ProviderHandle] = {}
+        # isinstance against a runtime-checkable Protocol costs ~40 µs: once per handle.
+        self._chat: dict[tuple[int, str], ChatAdapter] = {}
+        self._classify: dict[tuple[int, str], ClassificationAdapter] = {}
+
+    def chat(self, team: Team, model: ServedModel) -> tuple[ProviderHandle, ChatAdapter]:
+        """The handle and its adapter as a chat adapter (UnsupportedCategoryError if not)."""
+        handle = self.handle(team, model)
+        key = (team.id, model.provider)
+        adapter = self._chat.get(key)
+        if adapter is None:
+            adapter = self._chat[key] = chat_adapter(handle.adapter)
+        return handle, adapter
+
+    def classifier(
+        self, team: Team, model: ServedModel
+    ) -> tuple[ProviderHandle, ClassificationAdapter]:
+        handle = self.handle(team, model)
+        key = (team.id, model.provider)
+        adapter = self._classify.get(key)
+        if adapter is None:
+            adapter = self._classify[key] = classification_adapter(handle.adapter)
+        return handle, adapter
 
     def handle(self, team: Team, model: ServedModel) -> ProviderHandle:
         """The team's handle on the model's provider; an adapter that cannot be built raises
