@@ -28,7 +28,7 @@ async def chat_completions(request: Request, ctx: Context) -> Response:
     principal = await gw.principal(request, Scope.INVOKE)
     call = openai_shape.read_chat(await gw.json_body(request))
     table, model = await gw.endpoint(principal, call.endpoint)
-    openai_shape.check_category(model.category, call.endpoint, "chat")
+    openai_shape.check_chat_category(model.category, call.endpoint)
     routed = route(
         table, model, request.headers.get(ROUTING_KEY_HEADER), call.user, new_request_id()
     )

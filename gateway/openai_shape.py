@@ -257,16 +257,16 @@ def _usage(response: ChatResponse) -> dict[str, int]:
     }
 
 
-def check_category(category: str, endpoint: str, wanted: str) -> None:
-    if category != wanted:
+# A classifier answers a chat with its label (as evaluations ask it), so both are chat.
+CHAT_CATEGORIES = ("chat", "classification")
+
+
+def check_chat_category(category: str, endpoint: str) -> None:
+    if category not in CHAT_CATEGORIES:
         raise ApiError(
             400,
-            f"endpoint {endpoint!r} serves {category!r}, not {wanted!r}; "
-            + (
-                f"use POST /v1/endpoints/{endpoint}/invoke"
-                if wanted == "chat"
-                else "use POST /v1/chat/completions"
-            ),
+            f"endpoint {endpoint!r} serves {category!r}, not chat; chat completions serve "
+            f"{' and '.join(CHAT_CATEGORIES)} endpoints",
             param="model",
             code="wrong_category",
         )

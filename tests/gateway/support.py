@@ -114,7 +114,8 @@ def _answers(url: str) -> bool:
 @dataclass
 class World:
     """Two teams. A: chat endpoint `assistant` (openai → the fake, 2 versions, 50/50),
-    classification endpoint `intent` (local). B: chat endpoint `b-chat`."""
+    classification endpoint `intent` (local), text-to-image endpoint `paint`. B: chat
+    endpoint `b-chat`."""
 
     url: str
     data_dir: Path
@@ -151,12 +152,14 @@ def _seed(
     _model(session, team_a, "chatbot", openai, "chat", ["gpt-fake-1", "gpt-fake-2"])
     _model(session, team_a, "support-intent", local, "classification", [local_model])
     _model(session, team_b, "b-bot", openai, "chat", ["gpt-fake-b"])
+    _model(session, team_a, "painter", local, "text-to-image", ["no-such-painter"])
     create_endpoint(session, team_a, _new("assistant", "chatbot", version=1))
     split = [WeightedVersion(version=1, weight=50), WeightedVersion(version=2, weight=50)]
     change = RouteChange(endpoint="assistant", routes=split, actor="tester", reason="a/b")
     set_routes(session, team_a, change)
     create_endpoint(session, team_a, _new("intent", "support-intent", version=1))
     create_endpoint(session, team_b, _new("b-chat", "b-bot", version=1))
+    create_endpoint(session, team_a, _new("paint", "painter", version=1))
     every = list(Scope)
     a = TokenRepository(session, team_a).create("all", every)
     a_invoke = TokenRepository(session, team_a).create("invoke", [Scope.INVOKE])

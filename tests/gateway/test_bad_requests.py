@@ -106,10 +106,10 @@ CASES = [
     ),
     (
         "wrong category",
-        {"json": {**GOOD, "model": "intent"}},
+        {"json": {**GOOD, "model": "paint"}},
         400,
         "model",
-        "serves 'classification', not 'chat'",
+        "endpoint 'paint' serves 'text-to-image', not chat",
     ),
     (
         "oversized body",
@@ -202,7 +202,7 @@ def test_an_undeployed_endpoint_answers_409_naming_its_state(served: Served) -> 
     models = httpx.get(
         served.v1 + "/models", headers={"authorization": f"Bearer {served.world.token}"}
     )
-    assert [m["id"] for m in models.json()["data"]] == ["intent"]
+    assert [m["id"] for m in models.json()["data"]] == ["intent", "paint"]
 
 
 def test_unknown_routes_and_methods_answer_in_the_same_shape(served: Served) -> None:
@@ -221,6 +221,10 @@ def test_invoke_refuses_bad_input_by_field(served: Served, openai_server: FakeOp
     chat = _error(_post(served, "/endpoints/assistant/invoke", token, json={"text": "x"}), 400)
     assert chat["code"] == "wrong_category" and "use POST /v1/chat/completions" in str(
         chat["message"]
+    )
+    image = _error(_post(served, "/endpoints/paint/invoke", token, json={"text": "x"}), 400)
+    assert "serves 'text-to-image', which invoke does not take; invoke serves: classification" in (
+        str(image["message"])
     )
     assert list(served.sink.outcomes) == [] and openai_server.requests == []
 

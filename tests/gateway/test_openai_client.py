@@ -82,7 +82,7 @@ def test_the_async_client_streams_and_not(served: Served) -> None:
 
 def test_models_lists_the_teams_serving_endpoints(served: Served) -> None:
     models = _client(served).models.list()
-    assert sorted(m.id for m in models.data) == ["assistant", "intent"]
+    assert sorted(m.id for m in models.data) == ["assistant", "intent", "paint"]
 
 
 def test_the_same_routing_key_always_gets_the_same_version(served: Served) -> None:
@@ -117,3 +117,19 @@ def test_a_provider_fault_before_the_first_byte_is_an_openai_error(
     assert "messages are malformed" in error["message"]
     [outcome] = list(served.sink.outcomes)
     assert not outcome.success and outcome.error_class == "upstream_rejected_request"
+
+
+def test_a_classifier_answers_a_chat_with_its_label(served: Served) -> None:
+    completion = _client(served).chat.completions.create(
+        model="intent", messages=[{"role": "user", "content": "I want my money back for order 12"}]
+    )
+    assert completion.choices[0].message.content in {
+        "billing",
+        "refund",
+        "shipping",
+        "login",
+        "bug_report",
+        "cancel_subscription",
+        "account_update",
+        "feature_request",
+    }
