@@ -64,9 +64,13 @@ class ApiError(Exception):
 
     def response(self, extra_headers: Mapping[str, str] | None = None) -> Response:
         return error_response(
-            self.status, self.message, self.type, self.param, self.code,
+            self.status,
+            self.message,
+            self.type,
+            self.param,
+            self.code,
             {**self.headers, **(extra_headers or {})},
-        )  # fmt: skip
+        )
 
 
 def error_response(

@@ -53,13 +53,18 @@ def wrap(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]
             log.error("%s failed: %s", name, type(exc).__name__)
             gw.metrics.error(name, "internal_error")
             response = error_response(
-                500, "the gateway failed to answer; the error is logged", "server_error",
+                500,
+                "the gateway failed to answer; the error is logged",
+                "server_error",
                 code="internal_error",
-            )  # fmt: skip
+            )
         gw.metrics.observe(
-            name, ctx.endpoint, ctx.version, response.status_code,
+            name,
+            ctx.endpoint,
+            ctx.version,
+            response.status_code,
             time.perf_counter() - started if ctx.endpoint else None,
-        )  # fmt: skip
+        )
         return response
 
     endpoint.__name__ = name

@@ -19,10 +19,20 @@ MAX_MESSAGES = 10_000
 MAX_STOP = 4
 SUPPORTED = frozenset(
     {
-        "model", "messages", "temperature", "top_p", "max_tokens", "max_completion_tokens",
-        "stop", "seed", "stream", "stream_options", "user", "n",
+        "model",
+        "messages",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "seed",
+        "stream",
+        "stream_options",
+        "user",
+        "n",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,22 @@ ERROR_CLASS = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}")
 METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 OUTCOME_FIELDS = frozenset(
     {
-        "request_id", "endpoint", "version", "latency_ms", "success", "error_class", "ttft_ms",
-        "input_tokens", "output_tokens", "cost_micro_usd", "user", "quality", "metrics", "at",
+        "request_id",
+        "endpoint",
+        "version",
+        "latency_ms",
+        "success",
+        "error_class",
+        "ttft_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_micro_usd",
+        "user",
+        "quality",
+        "metrics",
+        "at",
     }
-)  # fmt: skip
+)
 MAX_AGE = timedelta(days=7)  # an outcome reported later than this is refused
 
 

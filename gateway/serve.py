@@ -60,9 +60,15 @@ def route(
         raise invalid(str(exc), ROUTING_KEY_HEADER) from None
     served = table.served_version(table.assign(key.value).version)
     return Routed(
-        table, model, served.version, served.version_id, served.provider_model_id,
-        request_id, key, utcnow(),
-    )  # fmt: skip
+        table,
+        model,
+        served.version,
+        served.version_id,
+        served.provider_model_id,
+        request_id,
+        key,
+        utcnow(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +102,15 @@ def mirror(
     recorded (under `<request id>.shadow<version>`), never returned."""
     for shadow in routed.table.shadow_targets(routed.key.value):
         shadowed = Routed(
-            routed.table, routed.model, shadow.version, shadow.version_id,
-            shadow.provider_model_id, f"{routed.request_id}.shadow{shadow.version}",
-            routed.key, routed.at,
-        )  # fmt: skip
+            routed.table,
+            routed.model,
+            shadow.version,
+            shadow.version_id,
+            shadow.provider_model_id,
+            f"{routed.request_id}.shadow{shadow.version}",
+            routed.key,
+            routed.at,
+        )
 
         async def job(shadowed: Routed = shadowed) -> None:
             with contextlib.suppress(ApiError):  # recorded as the shadow's outcome

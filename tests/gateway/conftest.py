@@ -30,10 +30,13 @@ def trained_local(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     async def train() -> str:
         uploaded = await adapter.upload_file(Credential(), BASE, FilePurpose.FINE_TUNE)
         request = FineTuneRequest(
-            model="tfidf-logreg", training_file=uploaded.id,
-            hyperparameters=Hyperparameters(n_epochs=3), seed=5, suffix="gw",
+            model="tfidf-logreg",
+            training_file=uploaded.id,
+            hyperparameters=Hyperparameters(n_epochs=3),
+            seed=5,
+            suffix="gw",
             idempotency_key="gateway-tests",
-        )  # fmt: skip
+        )
         job = await adapter.create_fine_tune(Credential(), request)
         job = await adapter.wait_for_fine_tune(job.id, timeout=120)
         assert job.status is JobStatus.SUCCEEDED and job.trained_model_id is not None

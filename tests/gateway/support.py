@@ -64,9 +64,11 @@ def running_gateway(settings: Settings, sink: MemorySink) -> Iterator[str]:
     """The gateway app served by uvicorn in a background thread; yields its base URL."""
     sock = free_socket()
     config = uvicorn.Config(
-        create_app(settings, sink=sink), log_level="warning", lifespan="on",
+        create_app(settings, sink=sink),
+        log_level="warning",
+        lifespan="on",
         timeout_graceful_shutdown=2,
-    )  # fmt: skip
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -81,20 +83,23 @@ def running_gateway(settings: Settings, sink: MemorySink) -> Iterator[str]:
 
 
 @contextmanager
-def gateway_process(env: dict[str, str]) -> Iterator[str]:
+def gateway_process(env: dict[str, str]) -> Iterator[GatewayProcess]:
     """`modelops gateway` as a real subprocess on a free port; stopped with SIGTERM."""
     with free_socket() as sock:
         port = sock.getsockname()[1]
     command = [sys.executable, "-m", "modelops.cli", "gateway", "--port", str(port)]
     process = subprocess.Popen(
-        command, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        command,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(url) or process.poll() is not None, 60, f"gateway on {port}")
         assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        yield url
+        yield GatewayProcess(url, process)
     finally:
         process.terminate()
         try:
@@ -102,6 +107,15 @@ def gateway_process(env: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def __str__(self) -> str:
+        return self.url
 
 
 def _answers(url: str) -> bool:
@@ -165,11 +179,16 @@ def _seed(
     a_invoke = TokenRepository(session, team_a).create("invoke", [Scope.INVOKE])
     b = TokenRepository(session, team_b).create("all", every)
     return World(
-        url=url, data_dir=data_dir,
-        token=a.token.get_secret_value(), invoke_token=a_invoke.token.get_secret_value(),
-        b_token=b.token.get_secret_value(), b_token_id=b.details.id, token_id=a.details.id,
-        team=team_a, b_team=team_b,
-    )  # fmt: skip
+        url=url,
+        data_dir=data_dir,
+        token=a.token.get_secret_value(),
+        invoke_token=a_invoke.token.get_secret_value(),
+        b_token=b.token.get_secret_value(),
+        b_token_id=b.details.id,
+        token_id=a.details.id,
+        team=team_a,
+        b_team=team_b,
+    )
 
 
 def _new(name: str, model: str, version: int) -> NewEndpoint:

@@ -171,8 +171,9 @@ def test_a_revoked_token_is_refused_at_once(served: Served) -> None:
 
     wait_for(
         lambda: _post(served, CHAT, served.world.token, json=GOOD).status_code == 401,
-        1.0, "the revoked token is refused",
-    )  # fmt: skip
+        1.0,
+        "the revoked token is refused",
+    )
     error = _error(_post(served, CHAT, served.world.token, json=GOOD), 401)
     assert error["message"] == "the API token is invalid or revoked"
 
@@ -194,8 +195,9 @@ def test_an_undeployed_endpoint_answers_409_naming_its_state(served: Served) -> 
 
     wait_for(
         lambda: _post(served, CHAT, served.world.token, json=GOOD).status_code == 409,
-        1.0, "the undeployed endpoint is refused",
-    )  # fmt: skip
+        1.0,
+        "the undeployed endpoint is refused",
+    )
     error = _error(_post(served, CHAT, served.world.token, json=GOOD), 409)
     assert error["code"] == "endpoint_undeployed"
     assert "endpoint 'assistant' is undeployed" in str(error["message"])

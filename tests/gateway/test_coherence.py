@@ -3,6 +3,8 @@ revocation committed elsewhere is served by both within a second (LISTEN/NOTIFY)
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -18,21 +20,26 @@ from registry.endpoints import (
     undeploy_endpoint,
 )
 from registry.tokens import TokenRepository
-from tests.gateway.support import MASTER_KEY, World, gateway_process
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.server import Fault
+from tests.gateway.support import FAKE_KEY, MASTER_KEY, World, gateway_process, wait_for
 
 pytestmark = pytest.mark.slow
 CHAT = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture
-def two_gateways(world: World) -> Iterator[tuple[str, str]]:
-    env = {
+def _env(world: World) -> dict[str, str]:
+    return {
         "MODELOPS_DATABASE_URL": world.url,
         "MODELOPS_DATA_DIR": str(world.data_dir),
         "MODELOPS_MASTER_KEY": MASTER_KEY,
     }
-    with gateway_process(env) as first, gateway_process(env) as second:
-        yield first, second
+
+
+@pytest.fixture
+def two_gateways(world: World) -> Iterator[tuple[str, str]]:
+    with gateway_process(_env(world)) as first, gateway_process(_env(world)) as second:
+        yield first.url, second.url
 
 
 def _within_a_second(what: str, condition: Callable[[], bool]) -> float:
@@ -89,3 +96,32 @@ def test_changes_committed_elsewhere_reach_both_gateways_within_a_second(
         _within_a_second(
             f"{url} refuses the revoked token", lambda url=url: models_status(url) == 401
         )
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly(
+    world: World, openai_server: FakeOpenAIServer
+) -> None:
+    openai_server.script(FAKE_KEY, Fault.hang(1.0))  # the next answer takes a second
+    with gateway_process(_env(world)) as gateway:
+        auth = {"authorization": f"Bearer {world.token}"}
+        answers: list[httpx.Response] = []
+        slow = threading.Thread(
+            target=lambda: answers.append(
+                httpx.post(
+                    f"{gateway.url}/v1/chat/completions", json=CHAT, headers=auth, timeout=30
+                )
+            )
+        )
+        slow.start()
+        wait_for(lambda: openai_server.requests_to("/chat/completions"), 10, "the call is upstream")
+        gateway.process.send_signal(signal.SIGTERM)
+        slow.join(timeout=30)
+        # uvicorn re-raises SIGTERM once it has shut down, so the exit is by that signal.
+        assert gateway.process.wait(timeout=30) in (0, -signal.SIGTERM)
+        output = gateway.process.stdout.read().decode() if gateway.process.stdout else ""
+    [answer] = answers
+    assert (
+        answer.status_code == 200
+        and answer.json()["choices"][0]["message"]["content"] == "echo: hi"
+    )
+    assert "Traceback" not in output and FAKE_KEY not in output

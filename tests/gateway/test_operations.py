@@ -89,17 +89,26 @@ def test_shadow_requests_are_recorded_and_never_returned(
     database = Database.open(served.world.url)
     with database.transaction() as session:
         change = RouteChange(
-            endpoint="assistant", routes=[WeightedVersion(version=1, weight=100)],
-            shadows=[ShadowedVersion(version=2, percent=100)], actor="ops", reason="shadow v2",
-        )  # fmt: skip
+            endpoint="assistant",
+            routes=[WeightedVersion(version=1, weight=100)],
+            shadows=[ShadowedVersion(version=2, percent=100)],
+            actor="ops",
+            reason="shadow v2",
+        )
         set_routes(session, served.world.team, change)
     database.close()
     openai_server.replies["gpt-fake-2"] = "the shadow's answer"
     auth = {"authorization": f"Bearer {served.world.token}"}
     wait_for(
-        lambda: httpx.post(served.v1 + "/chat/completions", json=CHAT, headers=auth).headers["x-modelops-version"] == "1",
-        1.0, "the new routes are served",
-    )  # fmt: skip
+        lambda: (
+            httpx.post(served.v1 + "/chat/completions", json=CHAT, headers=auth).headers[
+                "x-modelops-version"
+            ]
+            == "1"
+        ),
+        1.0,
+        "the new routes are served",
+    )
     response = httpx.post(served.v1 + "/chat/completions", json=CHAT, headers=auth)
     request_id = response.headers["x-modelops-request-id"]
     assert response.json()["choices"][0]["message"]["content"] == "echo: hi"
