@@ -6,6 +6,7 @@ from adapters.base import (
     Adapter,
     AdapterContext,
     ChatAdapter,
+    ChatStreamAdapter,
     ClassificationAdapter,
     Credential,
     FileAdapter,
@@ -14,6 +15,7 @@ from adapters.base import (
 )
 from adapters.categories import Category
 from adapters.chat import (
+    ChatChunk,
     ChatMessage,
     ChatRequest,
     ChatResponse,
@@ -81,6 +83,7 @@ from adapters.ratelimit import RateLimitSnapshot
 from adapters.registry import (
     ADAPTERS,
     chat_adapter,
+    chat_stream_adapter,
     classification_adapter,
     create_adapter,
     file_adapter,
@@ -89,6 +92,7 @@ from adapters.registry import (
     require_category,
     supported_categories,
 )
+from adapters.streaming import ChatStream
 
 __all__ = [
     "ADAPTERS",
@@ -100,9 +104,12 @@ __all__ = [
     "BadRequestError",
     "Category",
     "ChatAdapter",
+    "ChatChunk",
     "ChatMessage",
     "ChatRequest",
     "ChatResponse",
+    "ChatStream",
+    "ChatStreamAdapter",
     "ClassificationAdapter",
     "ClassificationRequest",
     "ClassificationResponse",
@@ -158,6 +165,7 @@ __all__ = [
     "Usage",
     "WebhookError",
     "chat_adapter",
+    "chat_stream_adapter",
     "classification_adapter",
     "create_adapter",
     "file_adapter",

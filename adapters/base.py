@@ -14,6 +14,7 @@ from typing import ClassVar, Protocol, Self, TypeVar, runtime_checkable
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, SecretStr, ValidationError
 
+from adapters.call_rules import READ_TIMEOUT_SECONDS, STREAM_IDLE_TIMEOUT_SECONDS
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ChatResponse, ClassificationRequest, ClassificationResponse
 from adapters.errors import ConfigurationError
@@ -26,17 +27,20 @@ from adapters.jobs import (
     FineTuneRequest,
     UploadedFile,
 )
+from adapters.streaming import ChatStream
 
 __all__ = [
     "Adapter",
     "AdapterContext",
     "AdapterOptions",
     "ChatAdapter",
+    "ChatStreamAdapter",
     "ClassificationAdapter",
     "Credential",
     "FileAdapter",
     "FineTuneAdapter",
     "GenerationAdapter",
+    "StreamingOptions",
     "validate_options",
 ]
 
@@ -80,6 +84,20 @@ class ChatAdapter(Protocol):
     async def chat(
         self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
     ) -> ChatResponse: ...
+
+
+@runtime_checkable
+class ChatStreamAdapter(Protocol):
+    async def open_chat_stream(
+        self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
+    ) -> ChatStream:
+        """Send the request and read up to the first chunk with output; `timeout` bounds that.
+
+        Raises the usual ProviderError for an HTTP error status, or for an in-band error, a
+        malformed event or silence before the first chunk (ProviderTimeoutError): the caller
+        may still fail over. Faults after it raise from iterating the stream. Close it.
+        """
+        ...
 
 
 @runtime_checkable
@@ -173,7 +191,15 @@ class AdapterOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    timeout_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
+    timeout_seconds: float = Field(default=READ_TIMEOUT_SECONDS, gt=0.0, le=3600.0)
+
+
+class StreamingOptions(AdapterOptions):
+    """Options of an adapter that streams: how long a stream may be silent between events."""
+
+    stream_idle_timeout_seconds: float = Field(
+        default=STREAM_IDLE_TIMEOUT_SECONDS, gt=0.0, le=3600.0
+    )
 
 
 OptionsT = TypeVar("OptionsT", bound=AdapterOptions)

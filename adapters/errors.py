@@ -8,12 +8,12 @@ AdapterError
  │    │    └── QuotaExhaustedError        402, 429 insufficient_quota, billing limits
  │    ├── RateLimitedError            scope=rate_limit  429; carries retry_after (seconds)
  │    ├── ModelUnavailableError       scope=model       5xx, 529, overloaded, unusable base URL
+ │    ├── ProviderConnectionError     scope=provider    refused, DNS failure, connect timeout, reset
  │    ├── BadRequestError             scope=request     400, 405-499 except those above
  │    │    ├── ContextLengthError         context_length_exceeded, prompt too long
  │    │    └── ResourceNotFoundError      404 unknown model, job, file or task
  │    └── TransientError              scope=transient   retry elsewhere, cool nothing
- │         ├── ProviderTimeoutError       timeouts, 408
- │         ├── ProviderConnectionError    connection refused/reset mid-flight
+ │         ├── ProviderTimeoutError       no answer in time (read timeout, attempt timeout), 408
  │         ├── RequestConflictError       409, 425: a conflicting request is in flight
  │         └── ProtocolError              malformed or unexpected body, 1xx/3xx, broken HTTP
  ├── ConfigurationError               misuse, raised before anything is sent
@@ -24,7 +24,8 @@ AdapterError
       └── MalformedWebhookError
 
 `retryable` answers "may the same request succeed later with the same credential?"; `scope`
-says what to cool (see adapters/README.md). Messages are scrubbed of anything shaped like a key.
+says what to cool (see adapters/README.md); adapters/call_rules.py applies both. Messages are
+scrubbed of anything shaped like a key.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class FaultScope(StrEnum):
     KEY = "key"  # disable or cool this key; other keys may work
     RATE_LIMIT = "rate_limit"  # cool this key until retry_after; other keys may work
     MODEL = "model"  # cool the model on every key; try a fallback provider
+    PROVIDER = "provider"  # the provider cannot be reached: no key is at fault, none would help
     REQUEST = "request"  # the request itself is wrong; cool nothing, do not retry
     TRANSIENT = "transient"  # a blip; retry (elsewhere if possible), cool nothing
 
@@ -174,6 +176,16 @@ class ModelUnavailableError(ProviderError):
     retryable = True
 
 
+class ProviderConnectionError(ProviderError):
+    """The provider could not be reached, or dropped the connection: its fault, not the key's.
+
+    The message names the cause and the address ("connection refused at 127.0.0.1:8080").
+    """
+
+    scope = FaultScope.PROVIDER
+    retryable = True
+
+
 class BadRequestError(ProviderError):
     """The request is wrong for this provider or model; sending it again will fail again."""
 
@@ -197,11 +209,7 @@ class TransientError(ProviderError):
 
 
 class ProviderTimeoutError(TransientError):
-    """No complete answer within the call's timeout (or the provider said 408)."""
-
-
-class ProviderConnectionError(TransientError):
-    """The connection failed or was reset before an answer arrived."""
+    """No answer in time: the HTTP read timeout, the call's attempt timeout, or a 408."""
 
 
 class RequestConflictError(TransientError):

@@ -15,6 +15,7 @@ from adapters.base import (
     Adapter,
     AdapterContext,
     ChatAdapter,
+    ChatStreamAdapter,
     ClassificationAdapter,
     FileAdapter,
     FineTuneAdapter,
@@ -29,6 +30,7 @@ __all__ = [
     "ADAPTERS",
     "CAPABILITIES",
     "chat_adapter",
+    "chat_stream_adapter",
     "classification_adapter",
     "create_adapter",
     "file_adapter",
@@ -48,6 +50,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
 # Capability protocols by the name used in error messages.
 CAPABILITIES: dict[str, type[object]] = {
     "chat": ChatAdapter,
+    "chat-stream": ChatStreamAdapter,
     "classification": ClassificationAdapter,
     "files": FileAdapter,
     "fine-tuning": FineTuneAdapter,
@@ -65,16 +68,23 @@ if TYPE_CHECKING:  # mypy proves each adapter implements the capabilities it is 
         gen: AsyncGenAdapter,
     ) -> tuple[
         ChatAdapter,
+        ChatStreamAdapter,
         ClassificationAdapter,
         FileAdapter,
         FineTuneAdapter,
         ChatAdapter,
+        ChatStreamAdapter,
         FileAdapter,
         FineTuneAdapter,
         ChatAdapter,
+        ChatStreamAdapter,
         GenerationAdapter,
     ]:
-        return local, local, local, local, openai, openai, openai, anthropic, gen
+        return (
+            *(local, local, local, local, local),
+            *(openai, openai, openai, openai),
+            *(anthropic, anthropic, gen),
+        )
 
 
 def create_adapter(
@@ -107,6 +117,11 @@ def require_category(kind: str, category: Category | str) -> Category:
 def chat_adapter(adapter: Adapter) -> ChatAdapter:
     """The adapter as a ChatAdapter, or an error naming the capabilities it does have."""
     return _require(adapter, ChatAdapter, "chat")  # type: ignore[type-abstract]
+
+
+def chat_stream_adapter(adapter: Adapter) -> ChatStreamAdapter:
+    """The adapter as a ChatStreamAdapter (streamed chat), or an error naming what it has."""
+    return _require(adapter, ChatStreamAdapter, "chat-stream")  # type: ignore[type-abstract]
 
 
 def classification_adapter(adapter: Adapter) -> ClassificationAdapter:

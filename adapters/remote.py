@@ -10,8 +10,19 @@ import httpx
 from pydantic import JsonValue
 
 from adapters.base import AdapterContext, Credential
-from adapters.errors import AuthenticationError, ConfigurationError
-from adapters.http import ErrorDetail, Exchange, read_json, send
+from adapters.call_rules import CONNECT_TIMEOUT_SECONDS
+from adapters.errors import AuthenticationError, ConfigurationError, ProtocolError
+from adapters.http import (
+    ErrorDetail,
+    Exchange,
+    is_header_safe,
+    map_http_error,
+    read_json,
+    send,
+    translate_transport_errors,
+)
+from adapters.ratelimit import RateLimitSnapshot, parse_rate_limit
+from adapters.streaming import ChatStream, ChunkDecoder, ChunkSource, EventStreamSource
 
 __all__ = ["RemoteCore", "Reply"]
 
@@ -54,9 +65,7 @@ class RemoteCore:
         timeout: float | None = None,
     ) -> Reply:
         """Send one authenticated call; raise the taxonomy error or return the parsed reply."""
-        secret = credential.secret()
-        if secret is None:
-            raise AuthenticationError("the credential has no API key", provider=self.provider)
+        secret = self._secret(credential)
         headers = {**self.static_headers, **self.auth_headers(secret), **exchange.headers}
         started = time.perf_counter()
         response = await send(
@@ -77,3 +86,90 @@ class RemoteCore:
         )
         latency_ms = (time.perf_counter() - started) * 1000.0
         return Reply(read_json(response, provider=self.provider), response.headers, latency_ms)
+
+    async def stream_chat(
+        self,
+        credential: Credential,
+        exchange: Exchange,
+        decoder: ChunkDecoder,
+        *,
+        timeout: float | None,
+        idle_timeout: float,
+    ) -> ChatStream:
+        """Open a chat whose answer is a server-sent-event stream, read through `decoder` up to
+        its first chunk with output (see ChatStream.open for what raises when)."""
+        limit = self.default_timeout if timeout is None else timeout
+
+        async def connect() -> tuple[ChunkSource, RateLimitSnapshot | None]:
+            response = await self._open_stream(credential, exchange, timeout=limit)
+            source = EventStreamSource(response, decoder, provider=self.provider)
+            return source, parse_rate_limit(response.headers)
+
+        return await ChatStream.open(
+            self.provider, connect, timeout=limit, idle_timeout=idle_timeout
+        )
+
+    async def _open_stream(
+        self, credential: Credential, exchange: Exchange, *, timeout: float
+    ) -> httpx.Response:
+        """The open 2xx event-stream response (the caller closes it), or the taxonomy error
+        with the error's body read first.
+
+        `timeout` bounds sending and each pool wait, and connecting at most
+        CONNECT_TIMEOUT_SECONDS of it (as `send`); reads are bounded by the stream's own
+        deadlines (adapters/streaming.py), so none is set here.
+        """
+        secret = self._secret(credential)
+        headers = {
+            **self.static_headers,
+            **self.auth_headers(secret),
+            "Accept": "text/event-stream",
+            **exchange.headers,
+        }
+        request = self.client.build_request(
+            exchange.method,
+            f"{self.base_url}{exchange.url}",
+            headers=headers,
+            json=exchange.json,
+            timeout=httpx.Timeout(
+                timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS), read=None
+            ),
+        )
+        with translate_transport_errors(provider=self.provider):
+            response = await self.client.send(request, stream=True)
+        try:
+            return await self._checked_stream(response, secret)
+        except BaseException:
+            await response.aclose()
+            raise
+
+    def _secret(self, credential: Credential) -> str:
+        """The key for the auth header: the one place a call reads it (adapters/README.md)."""
+        secret = credential.secret()
+        if secret is None:
+            raise AuthenticationError("the credential has no API key", provider=self.provider)
+        if not is_header_safe(secret):  # httpx would fail to encode it, on every call
+            raise AuthenticationError(
+                "the stored key holds characters an HTTP header cannot carry (only printable "
+                "ASCII without spaces is allowed); add the key again",
+                provider=self.provider,
+            )
+        return secret
+
+    async def _checked_stream(self, response: httpx.Response, secret: str) -> httpx.Response:
+        if not response.is_success:
+            with translate_transport_errors(provider=self.provider):
+                await response.aread()
+            raise map_http_error(
+                response,
+                provider=self.provider,
+                detail=self.error_detail(response),
+                secrets=(secret,),
+            )
+        media_type = response.headers.get("content-type", "").partition(";")[0].strip()
+        if media_type != "text/event-stream":
+            raise ProtocolError(
+                f"expected a text/event-stream answer, got {media_type or 'no content type'!r}",
+                provider=self.provider,
+            )
+        return response

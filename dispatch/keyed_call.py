@@ -1,8 +1,10 @@
 """One provider call through the key pool: failover, cooldowns and one time budget.
 
-The budget covers every attempt and every wait together. A free key is tried at once; the
-call sleeps only when no key is free, until the first one frees up (Retry-After honoured) or
-for a jittered backoff. Request-scoped errors are raised at once, never retried.
+The budget covers every attempt and every wait together; each attempt also has its own
+timeout within it, so a key whose connection hangs costs that much and the call moves on. A
+free key is tried at once; the call sleeps only when no key is free, until the first one
+frees up (Retry-After honoured) or for a jittered backoff. Request-scoped errors are raised
+at once, never retried. The numbers and the failover rule are adapters/call_rules.py's.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import Credential
+from adapters.call_rules import (
+    ATTEMPT_TIMEOUT_SECONDS,
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_CAP_SECONDS,
+    CALL_BUDGET_SECONDS,
+    fails_over,
+)
 from adapters.errors import (
     FaultScope,
     ProviderError,
@@ -48,7 +57,10 @@ OUTCOME_BY_SCOPE: dict[FaultScope, KeyOutcome] = {
     FaultScope.MODEL: KeyOutcome.MODEL_SCOPED,
     FaultScope.REQUEST: KeyOutcome.REQUEST_SCOPED,
     FaultScope.TRANSIENT: KeyOutcome.TRANSIENT,
+    FaultScope.PROVIDER: KeyOutcome.UNREACHABLE,
 }
+# Outcomes after which the key is skipped for the rest of the round (nothing cooled it).
+SKIP_FOR_THE_ROUND = frozenset({KeyOutcome.TRANSIENT, KeyOutcome.TIMED_OUT, KeyOutcome.UNREACHABLE})
 SHOWN_ATTEMPTS = 10  # an error message lists at most the last this many attempts
 
 
@@ -89,8 +101,11 @@ class KeyedResult(Generic[T]):
 class CallFailedError(Exception):
     """No key answered. `attempts` says what each try met; `first_free_at` when a key frees up.
 
-    The message is `summary` followed by the last attempts, one per line.
+    The message is `summary` (which names the last fault) followed by the last attempts, one
+    per line.
     """
+
+    retryable: ClassVar[bool] = False  # see adapters.call_rules.is_retryable
 
     def __init__(
         self, summary: str, attempts: list[Attempt], first_free_at: datetime | None = None
@@ -108,14 +123,18 @@ class NoUsableKeyError(CallFailedError):
 class BudgetExhaustedError(CallFailedError):
     """The call's time budget ran out, or the first key frees up only after it would."""
 
+    retryable = True  # keys cool down and providers come back: a later call may get through
+
 
 @dataclass
 class CallPolicy:
-    """How long one call may take in all, how it backs off, and its clocks (injectable)."""
+    """How long one call may take in all and per attempt, how it backs off, and its clocks
+    (injectable). An attempt gets min(attempt_timeout_seconds, what is left of the budget)."""
 
-    budget_seconds: float = 60.0
-    base_backoff: float = 0.5
-    max_backoff: float = 8.0
+    budget_seconds: float = CALL_BUDGET_SECONDS
+    attempt_timeout_seconds: float = ATTEMPT_TIMEOUT_SECONDS
+    base_backoff: float = BACKOFF_BASE_SECONDS
+    max_backoff: float = BACKOFF_CAP_SECONDS
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic  # measures the budget and attempt durations
     rng: random.Random = field(default_factory=random.Random)
@@ -134,7 +153,7 @@ class _Call:
 
     deadline: float
     attempts: list[Attempt]
-    blipped: set[int] = field(default_factory=set)  # transient failures this round
+    blipped: set[int] = field(default_factory=set)  # failed this round, nothing cooled them
     rounds: int = 0
 
 
@@ -172,12 +191,12 @@ class KeyedCaller:
             result = await self._try(lease, operation, state)
             if not isinstance(result, _Failure):
                 return KeyedResult(result, _ref(lease), state.attempts)
-            if result.error.scope is FaultScope.REQUEST:
+            if not fails_over(result.error):
                 raise result.error  # the request is wrong: another key will not fix it
             if result.out_of_time:
-                raise BudgetExhaustedError(self._ran_out(lease), state.attempts)
-            if result.recorded.outcome is KeyOutcome.TRANSIENT:
-                state.blipped.add(lease.key_id)  # nothing cooled: skip it for this round
+                raise BudgetExhaustedError(self._ran_out(lease, state), state.attempts)
+            if result.recorded.outcome in SKIP_FOR_THE_ROUND:
+                state.blipped.add(lease.key_id)  # nothing cooled it: try the others first
 
     async def call_pinned(
         self, key_id: int, operation: Operation[T], *, attempts: list[Attempt] | None = None
@@ -196,17 +215,18 @@ class KeyedCaller:
 
     async def _lease_or_wait(self, state: _Call) -> LeasedKey | None:
         if state.deadline - self.policy.clock() <= 0:
-            raise BudgetExhaustedError(self._ran_out(None), state.attempts)
+            raise BudgetExhaustedError(self._ran_out(None, state), state.attempts)
         try:
             return await asyncio.to_thread(self._acquire, frozenset(state.blipped))
         except NoKeyAvailableError as exc:
             retry_at = self._retry_at(exc, state)
             if retry_at is None:
-                raise NoUsableKeyError(str(exc), state.attempts) from exc
+                message = _naming_last_fault(str(exc), state.attempts)
+                raise NoUsableKeyError(message, state.attempts) from exc
             wait = _seconds(retry_at, self.policy.now())
             remaining = state.deadline - self.policy.clock()
             if wait >= remaining:
-                message = self._too_late(exc, retry_at, wait, remaining)
+                message = self._too_late(exc, retry_at, wait, remaining, state)
                 raise BudgetExhaustedError(message, state.attempts, retry_at) from exc
             await self.policy.sleep(wait)
             state.blipped.clear()
@@ -228,16 +248,18 @@ class KeyedCaller:
     async def _try(self, lease: LeasedKey, operation: Operation[T], state: _Call) -> T | _Failure:
         started = self.policy.clock()
         credential = Credential(api_key=lease.credential, key_id=str(lease.key_id))
-        out_of_time = False
+        remaining = max(0.0, state.deadline - started)
+        limit = min(self.policy.attempt_timeout_seconds, remaining)
+        expired = False
         try:
-            async with asyncio.timeout(max(0.0, state.deadline - started)) as scope:
+            async with asyncio.timeout(limit) as scope:
                 value = await operation(credential)
         except TimeoutError:
             if not scope.expired():
                 raise
-            out_of_time = True
+            expired = True
             error: ProviderError = ProviderTimeoutError(
-                "no answer within the call's remaining time budget", provider=self.provider
+                f"no answer within {self._limit_name(limit, remaining)}", provider=self.provider
             )
         except ProviderError as exc:
             error = exc
@@ -247,12 +269,21 @@ class KeyedCaller:
             state.attempts.append(_attempt(lease, "success", "ok", elapsed))
             return value
         elapsed = self.policy.clock() - started
-        recorded = await asyncio.to_thread(self._record_failure, lease.key_id, error)
+        out_of_time = expired and limit >= remaining  # the attempt had the rest of the budget
+        # Cut short by the budget, the attempt had less than its due: a blip, not a timeout.
+        cut_short = out_of_time and remaining < self.policy.attempt_timeout_seconds
+        outcome = KeyOutcome.TRANSIENT if cut_short else _outcome(error)
+        recorded = await asyncio.to_thread(self._record_failure, lease.key_id, error, outcome)
         detail = redact(str(error), [lease.credential.get_secret_value()])
         attempt = _attempt(lease, recorded.outcome.value, detail, elapsed)
         state.attempts.append(attempt)
         log.info("%s call failed with %s", self.provider, attempt)
         return _Failure(error, recorded, out_of_time)
+
+    def _limit_name(self, limit: float, remaining: float) -> str:
+        if limit < remaining:
+            return f"the {limit:g}s attempt timeout"
+        return f"the {limit:.3g}s left of the call's {self.policy.budget_seconds:g}s budget"
 
     # -- the pool, one short transaction each ------------------------------------------
 
@@ -272,32 +303,55 @@ class KeyedCaller:
         with self.sessions.begin() as session:
             self._pool(session).record_success(key_id, seconds * 1000, model=self.model)
 
-    def _record_failure(self, key_id: int, error: ProviderError) -> RecordedFailure:
+    def _record_failure(
+        self, key_id: int, error: ProviderError, outcome: KeyOutcome
+    ) -> RecordedFailure:
         retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
         with self.sessions.begin() as session:
             return self._pool(session).record_failure(
                 key_id,
-                OUTCOME_BY_SCOPE[error.scope],
+                outcome,
                 retry_after=retry_after,
                 reason=str(error),
                 model=self.model,
             )
 
-    def _ran_out(self, lease: LeasedKey | None) -> str:
+    def _ran_out(self, lease: LeasedKey | None, state: _Call) -> str:
         where = "" if lease is None else f" while waiting on key {lease.key_id} ({lease.label})"
-        return f"{self._no_answer()}: it ran out{where}"
+        return _naming_last_fault(f"{self._no_answer()}: it ran out{where}", state.attempts)
 
     def _too_late(
-        self, exc: NoKeyAvailableError, free_at: datetime, wait: float, remaining: float
+        self,
+        exc: NoKeyAvailableError,
+        free_at: datetime,
+        wait: float,
+        remaining: float,
+        state: _Call,
     ) -> str:
-        return (
+        summary = (
             f"{self._no_answer()}: {exc}. The first key frees up at {free_at.isoformat()} "
             f"(in {wait:.1f}s), after the {max(0.0, remaining):.1f}s left of the budget"
         )
+        return _naming_last_fault(summary, state.attempts)
 
     def _no_answer(self) -> str:
         budget = self.policy.budget_seconds
         return f"no {self.provider} key answered within the call's {budget:g}s budget"
+
+
+def _outcome(error: ProviderError) -> KeyOutcome:
+    """What a fault says about the key: a timeout counts as one, the rest go by scope."""
+    if isinstance(error, ProviderTimeoutError):
+        return KeyOutcome.TIMED_OUT
+    return OUTCOME_BY_SCOPE[error.scope]
+
+
+def _naming_last_fault(summary: str, attempts: list[Attempt]) -> str:
+    """The summary, followed by what the last failed attempt met unless it already says so."""
+    failed = [attempt for attempt in attempts if attempt.outcome != "success"]
+    if not failed or failed[-1].detail in summary:
+        return summary
+    return f"{summary}; the last attempt met: {failed[-1].detail}"
 
 
 def _ref(lease: LeasedKey) -> KeyRef:

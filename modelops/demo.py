@@ -48,6 +48,7 @@ from modelops.demo_gateway import (
     tickets,
     wait_for_version,
 )
+from modelops.prefect_env import prepare_prefect
 from modelops.runtime import Runtime, open_runtime
 from modelops.settings import Settings
 from registry.approvals import ApprovalRepository
@@ -73,9 +74,8 @@ def prepare(data_root: Path) -> Settings:
     os.environ["MODELOPS_DATA_DIR"] = str(demo_dir)
     os.environ["MODELOPS_TEAM"] = "default"
     os.environ.pop("MODELOPS_DATABASE_URL", None)  # the demo never touches a real database
-    # Read by Prefect's ephemeral server, a subprocess started on first use: no phoning home.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+    # No telemetry, no tracebacks on the terminal, an ephemeral API that dies with the demo.
+    prepare_prefect(start_api=True)
     # Approvers' TOTP secrets are sealed under the master key; without one, a throwaway key
     # lives only in this process (the demo database is rebuilt on every run).
     if not os.environ.get("MODELOPS_MASTER_KEY"):

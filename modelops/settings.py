@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     gateway_shadow_queue: int = Field(
         default=1000, ge=1, description="Shadow requests waiting at most; more are dropped."
     )
+    outcome_spool_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 20,
+        description="Local spool of outcomes not yet in the database; when full, the "
+        "gateway refuses to record more and /readyz says so.",
+    )
+    outcome_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    outcome_flush_interval_ms: int = Field(default=100, ge=1, le=60_000)
 
     @field_validator("database_url")
     @classmethod
@@ -81,6 +89,10 @@ class Settings(BaseSettings):
                     "32 random bytes in urlsafe base64 (make one with `modelops keys new-master`)"
                 )
         return value
+
+    @property
+    def outcome_spool_dir(self) -> Path:
+        return self.data_dir / "outcome-spool"
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,6 +7,7 @@ from registry.approvers import tables as approver_tables
 from registry.endpoints import tables as endpoint_tables
 from registry.keys import tables as key_tables
 from registry.leases import tables as lease_tables
+from registry.outcomes import tables as outcome_tables
 from registry.tokens import tables as token_tables
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "finetune_jobs",
     "key_tables",
     "lease_tables",
+    "outcome_tables",
     "tables",
     "token_tables",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
@@ -45,6 +46,8 @@ class ApprovalRequiredError(RegistryError):
 class ConflictError(RegistryError):
     """Another writer changed the row first; re-read and retry."""
 
+    retryable: ClassVar[bool] = True  # see adapters.call_rules.is_retryable
+
 
 class SchemaOutOfDateError(RegistryError):
     """The database schema is behind the code."""
@@ -52,6 +55,8 @@ class SchemaOutOfDateError(RegistryError):
 
 class DatabaseUnavailableError(RegistryError):
     """The database server cannot be reached."""
+
+    retryable: ClassVar[bool] = True  # see adapters.call_rules.is_retryable
 
 
 # SQLSTATEs of errors a concurrent writer causes: unique violation, serialization

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from adapters.call_rules import is_retryable as is_retryable  # the one retry rule
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ClassificationRequest
 from adapters.errors import FaultScope, ProviderError, ProviderTimeoutError
@@ -20,9 +21,8 @@ from registry.domain import Frozen
 from registry.evaluations import ExampleResult
 from tasks.evaluation_dataset import EvalExample
 from tasks.evaluation_plan import VersionUnderTest
+from tasks.retry import CALL_TIMEOUT_SECONDS
 
-# Per request; the key pool's own budget applies inside it.
-CALL_TIMEOUT_SECONDS = 60.0
 # Progress is published at most this many times per run, so the API is not flooded.
 PROGRESS_STEPS = 20
 
@@ -157,11 +157,6 @@ def _decisive(failed: ExceptionGroup[Exception]) -> Exception:
     """The one fault that decides the run, unwrapped so Prefect's retry condition can read it:
     a fault that a retry cannot fix wins over one that it might."""
     return min(failed.exceptions, key=is_retryable)
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Only provider faults that may pass (timeouts, 5xx, rate limits); never bad input."""
-    return isinstance(error, ProviderError) and error.retryable
 
 
 class _Progress:

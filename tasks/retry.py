@@ -1,8 +1,10 @@
-"""When a task may try again: provider faults that pass, and concurrent writers.
+"""When a task may try again: Prefect's retry condition over the one retry rule.
 
-Bad input (a request-scoped provider error, an invalid dataset, an unknown model) is never
-retried. `retry_on_transient` must stay a function (Prefect never calls a callable object or
-a partial: see the Prefect reference, §1); Prefect awaits it in async and sync tasks alike.
+`is_transient` is `adapters.call_rules.is_retryable`: provider faults that pass, an exhausted
+call budget, concurrent writers and an unreachable database; bad input (a request-scoped
+provider error, an invalid dataset, an unknown model) is never retried. `retry_on_transient`
+must stay a function (Prefect never calls a callable object or a partial: see the Prefect
+reference, §1); Prefect awaits it in async and sync tasks alike.
 """
 
 from __future__ import annotations
@@ -12,20 +14,14 @@ from typing import Any
 from prefect import Task
 from prefect.client.schemas.objects import State, TaskRun
 
-from adapters.errors import ProviderError
-from dispatch.providers import BudgetExhaustedError
-from registry.errors import ConflictError, DatabaseUnavailableError
+from adapters.call_rules import CALL_BUDGET_SECONDS
+from adapters.call_rules import is_retryable as is_transient
 
-# Seconds each provider call may take (adapter timeout) and the key pool's budget for it.
-CALL_TIMEOUT_SECONDS = 60.0
+__all__ = ["CALL_TIMEOUT_SECONDS", "is_transient", "retry_on_transient"]
 
-
-def is_transient(error: BaseException) -> bool:
-    """True for errors the same request may get past later."""
-    if isinstance(error, ProviderError):
-        return error.retryable
-    # The pool ran out of time (keys cooling, rate limits); NoUsableKeyError is not this.
-    return isinstance(error, BudgetExhaustedError | ConflictError | DatabaseUnavailableError)
+# Seconds one provider call of a task may take in all (the adapter's timeout and the key
+# pool's budget); each attempt inside it has the pool's own attempt timeout.
+CALL_TIMEOUT_SECONDS = CALL_BUDGET_SECONDS
 
 
 async def retry_on_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:

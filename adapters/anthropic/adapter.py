@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import Field, JsonValue
 
 from adapters.anthropic import wire
-from adapters.base import AdapterContext, AdapterOptions, Credential, validate_options
+from adapters.anthropic.events import AnthropicEventDecoder
+from adapters.base import AdapterContext, Credential, StreamingOptions, validate_options
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ChatResponse
 from adapters.errors import BadRequestError
 from adapters.http import Exchange, convert_wire, json_error_detail, parse_wire
 from adapters.ratelimit import parse_rate_limit
 from adapters.remote import RemoteCore
+from adapters.streaming import ChatStream
 
 __all__ = ["AnthropicAdapter", "AnthropicOptions"]
 
 
-class AnthropicOptions(AdapterOptions):
+class AnthropicOptions(StreamingOptions):
     anthropic_version: str = "2023-06-01"
     # The Messages API requires max_tokens; this applies when a request leaves it out.
     default_max_tokens: int = Field(default=1024, ge=1)
@@ -52,10 +54,7 @@ class AnthropicAdapter:
     async def chat(
         self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
     ) -> ChatResponse:
-        reason = wire.unsupported_reason(request)
-        if reason is not None:
-            raise BadRequestError(reason, provider=self.kind)
-        body = wire.chat_to_wire(request, self._options.default_max_tokens)
+        body = self._body(request, stream=False)
         reply = await self._core.call(
             credential, Exchange("POST", "/v1/messages", {}, json=body), timeout=timeout
         )
@@ -70,3 +69,22 @@ class AnthropicAdapter:
             parsed,
             provider=self.kind,
         )
+
+    async def open_chat_stream(
+        self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
+    ) -> ChatStream:
+        """`stream: true`; the named events are read into chunks (adapters/anthropic/events.py)."""
+        return await self._core.stream_chat(
+            credential,
+            Exchange("POST", "/v1/messages", {}, json=self._body(request, stream=True)),
+            AnthropicEventDecoder(self.kind),
+            timeout=timeout,
+            idle_timeout=self._options.stream_idle_timeout_seconds,
+        )
+
+    def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, JsonValue]:
+        """The Messages body, or BadRequestError for what the API cannot say (nothing sent)."""
+        reason = wire.unsupported_reason(request, self.kind)
+        if reason is not None:
+            raise BadRequestError(reason, provider=self.kind)
+        return wire.chat_to_wire(request, self._options.default_max_tokens, stream=stream)

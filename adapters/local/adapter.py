@@ -18,6 +18,7 @@ from typing import ClassVar, Self
 from adapters.base import AdapterContext, AdapterOptions, Credential, validate_options
 from adapters.categories import Category
 from adapters.chat import (
+    ChatChunk,
     ChatRequest,
     ChatResponse,
     ClassificationRequest,
@@ -26,6 +27,7 @@ from adapters.chat import (
     Role,
     Usage,
 )
+from adapters.chat_support import unsupported_reason
 from adapters.errors import (
     BadRequestError,
     ConfigurationError,
@@ -45,11 +47,18 @@ from adapters.local import model as local_model
 from adapters.local.dataset import DatasetError, count_tokens, parse_chat_jsonl
 from adapters.local.store import JobRecord, LocalStore, ModelManifest
 from adapters.local.trainer import TrainingRunner, job_event
+from adapters.streaming import ChatStream, ListSource
 
 __all__ = ["LocalAdapter"]
 
 _SUFFIX = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
 _POLL_SECONDS = 0.05  # only when another process is training the job we wait for
+# The answer is made before the stream opens; this only bounds handing it over.
+_STREAM_OPEN_SECONDS = 60.0
+# OpenAI extras with nothing to do here: `user` (no provider to tell), and include_usage
+# (usage always comes).
+_EXTRA_FIELDS = frozenset({"user", "stream_options"})
+_ROLES = frozenset({Role.SYSTEM, Role.DEVELOPER, Role.USER, Role.ASSISTANT})
 
 
 class LocalAdapter:
@@ -78,6 +87,11 @@ class LocalAdapter:
     ) -> ChatResponse:
         """Answer with the predicted label of the last user message."""
         started = time.perf_counter()
+        reason = unsupported_reason(
+            request, kind=self.kind, extra_fields=_EXTRA_FIELDS, roles=_ROLES
+        )
+        if reason is not None:
+            raise BadRequestError(reason, provider=self.kind)
         users = [m.content for m in request.messages if m.role is Role.USER]
         if not users:
             raise BadRequestError("the local model needs a user message", provider=self.kind)
@@ -95,6 +109,35 @@ class LocalAdapter:
                 output_tokens=count_tokens(label),
             ),
             latency_ms=(time.perf_counter() - started) * 1000.0,
+        )
+
+    async def open_chat_stream(
+        self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
+    ) -> ChatStream:
+        """The answer as a stream: one content chunk (with the role), then the finish with
+        usage. Everything is decided before the open returns, so faults raise from it."""
+        answer = await self.chat(credential, request, timeout=timeout)
+        chunks = [
+            ChatChunk(
+                id=answer.id, model=answer.model, role=Role.ASSISTANT, content=answer.content
+            ),
+            ChatChunk(
+                id=answer.id,
+                model=answer.model,
+                finish_reason=answer.finish_reason,
+                raw_finish_reason=answer.raw_finish_reason,
+                usage=answer.usage,
+            ),
+        ]
+
+        async def connect() -> tuple[ListSource, None]:
+            return ListSource(chunks), None
+
+        return await ChatStream.open(
+            self.kind,
+            connect,
+            timeout=_STREAM_OPEN_SECONDS if timeout is None else timeout,
+            idle_timeout=None,
         )
 
     async def classify(

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal, Self, TypeVar
 
 from pydantic import BaseModel, JsonValue
 
-from adapters.base import AdapterContext, AdapterOptions, Credential, validate_options
+from adapters.base import AdapterContext, Credential, StreamingOptions, validate_options
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ChatResponse
 from adapters.errors import ProtocolError
@@ -23,8 +23,10 @@ from adapters.jobs import (
     UploadedFile,
 )
 from adapters.openai import wire
+from adapters.openai.chunks import OpenAIChunkDecoder
 from adapters.ratelimit import parse_rate_limit
 from adapters.remote import RemoteCore
+from adapters.streaming import ChatStream
 
 __all__ = ["OpenAIAdapter", "OpenAIOptions"]
 
@@ -35,7 +37,7 @@ _FIND_PAGES = 10  # pages of 100 jobs searched when the server ignores the metad
 _EVENT_PAGES = 50  # at most 5,000 events per call; a job has far fewer
 
 
-class OpenAIOptions(AdapterOptions):
+class OpenAIOptions(StreamingOptions):
     organization: str | None = None
     project: str | None = None
     # OpenAI's newer models want max_completion_tokens; most compatible servers max_tokens.
@@ -83,6 +85,20 @@ class OpenAIAdapter:
             provider=self.kind,
             latency_ms=reply.latency_ms,
             rate_limit=parse_rate_limit(reply.headers),
+            raw=reply.body if isinstance(reply.body, dict) else None,
+        )
+
+    async def open_chat_stream(
+        self, credential: Credential, request: ChatRequest, *, timeout: float | None = None
+    ) -> ChatStream:
+        """`stream: true`, with usage asked for; each chunk keeps OpenAI's JSON as `raw`."""
+        body = wire.chat_to_wire(request, self._options.max_tokens_field, stream=True)
+        return await self._core.stream_chat(
+            credential,
+            Exchange("POST", "/chat/completions", {}, json=body),
+            OpenAIChunkDecoder(self.kind),
+            timeout=timeout,
+            idle_timeout=self._options.stream_idle_timeout_seconds,
         )
 
     async def upload_file(

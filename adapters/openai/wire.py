@@ -10,7 +10,7 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from adapters.chat import ChatRequest, ChatResponse, FinishReason, Usage
+from adapters.chat import ChatMessage, ChatRequest, ChatResponse, FinishReason, Usage
 from adapters.jobs import (
     EventLevel,
     FilePurpose,
@@ -34,6 +34,7 @@ __all__ = [
     "WireFile",
     "WireFineTuningJob",
     "WireList",
+    "WireUsage",
     "chat_from_wire",
     "chat_to_wire",
     "checkpoint_from_wire",
@@ -41,6 +42,8 @@ __all__ = [
     "file_from_wire",
     "fine_tune_from_wire",
     "fine_tune_to_wire",
+    "finish_reason",
+    "usage_from_wire",
 ]
 
 IDEMPOTENCY_METADATA_KEY = "modelops_idempotency_key"
@@ -67,7 +70,7 @@ T = TypeVar("T")
 _LENIENT = ConfigDict(extra="ignore")  # providers add fields; we read only what we map
 
 
-class _WireUsage(BaseModel):
+class WireUsage(BaseModel):
     model_config = _LENIENT
     prompt_tokens: int
     completion_tokens: int = 0
@@ -91,7 +94,7 @@ class WireChatCompletion(BaseModel):
     id: str
     model: str
     choices: list[_WireChoice]
-    usage: _WireUsage | None = None
+    usage: WireUsage | None = None
 
 
 class WireFile(BaseModel):
@@ -172,13 +175,20 @@ class WireList(BaseModel, Generic[T]):
 
 
 def chat_to_wire(
-    request: ChatRequest, max_tokens_field: Literal["max_tokens", "max_completion_tokens"]
+    request: ChatRequest,
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"],
+    *,
+    stream: bool = False,
 ) -> dict[str, JsonValue]:
-    """The /chat/completions body; fields left None are omitted so provider defaults apply."""
-    body: dict[str, JsonValue] = {
-        "model": request.model,
-        "messages": [{"role": m.role.value, "content": m.content} for m in request.messages],
-    }
+    """The /chat/completions body; fields left None are omitted so provider defaults apply.
+
+    The request's `extra` fields are merged in as they are, and the standard fields written
+    over them. A stream always asks for usage (`stream_options.include_usage`), keeping any
+    other stream option the request gave.
+    """
+    body: dict[str, JsonValue] = dict(request.extra)
+    body["model"] = request.model
+    body["messages"] = [_message_to_wire(m) for m in request.messages]
     optional: dict[str, JsonValue] = {
         "temperature": request.temperature,
         "top_p": request.top_p,
@@ -187,7 +197,24 @@ def chat_to_wire(
         "seed": request.seed,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
+    if stream:
+        given = request.extra.get("stream_options")
+        body["stream"] = True
+        body["stream_options"] = {
+            **(given if isinstance(given, dict) else {}),
+            "include_usage": True,
+        }
     return body
+
+
+def _message_to_wire(message: ChatMessage) -> dict[str, JsonValue]:
+    """The message as the client wrote it: string, parts or null content, and its extras."""
+    content: JsonValue = message.content
+    if message.null_content:
+        content = None
+    elif message.parts is not None:
+        content = list(message.parts)
+    return {"role": message.role.value, "content": content, **message.extra}
 
 
 def chat_from_wire(
@@ -196,22 +223,32 @@ def chat_from_wire(
     provider: str,
     latency_ms: float,
     rate_limit: RateLimitSnapshot | None,
+    raw: dict[str, JsonValue] | None = None,
 ) -> ChatResponse:
+    """The first choice as the standard answer; `raw` (the body itself) rides along."""
     choice = min(wire.choices, key=lambda c: c.index)
-    usage = wire.usage
     return ChatResponse(
         id=wire.id,
         provider=provider,
         model=wire.model,
         content=choice.message.content or "",
-        finish_reason=_FINISH.get(choice.finish_reason or "", FinishReason.OTHER),
+        finish_reason=finish_reason(choice.finish_reason),
         raw_finish_reason=choice.finish_reason,
-        usage=Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
-        if usage
-        else None,
+        usage=usage_from_wire(wire.usage),
         latency_ms=latency_ms,
         rate_limit=rate_limit,
+        raw=raw,
     )
+
+
+def finish_reason(raw: str | None) -> FinishReason:
+    return _FINISH.get(raw or "", FinishReason.OTHER)
+
+
+def usage_from_wire(usage: WireUsage | None) -> Usage | None:
+    if usage is None:
+        return None
+    return Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens)
 
 
 def file_from_wire(wire: WireFile) -> UploadedFile:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from modelops.cli.context import load_settings
+from modelops.prefect_env import use_quiet_defaults
 
 
 def demo() -> None:
     """Register, fine-tune, evaluate, promote with approval, roll back: on SQLite and the
     local provider, in a fresh directory under MODELOPS_DATA_DIR/demo."""
+    use_quiet_defaults()  # before the flows import Prefect
     from modelops.demo import run_demo  # imports every flow: only when asked for
 
     run_demo(load_settings().data_dir)

@@ -18,6 +18,7 @@ from rich.markup import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.call_rules import PROBE_ATTEMPT_TIMEOUT_SECONDS, PROBE_BUDGET_SECONDS
 from adapters.errors import ConfigurationError
 from dispatch.keyed_call import CallPolicy
 from dispatch.providers import KEYLESS_KINDS, ProbeReport, open_provider, probe
@@ -68,17 +69,24 @@ def check_cmd(
     ] = None,
     budget: Annotated[
         float, typer.Option("--budget", min=0.1, help="Seconds for the whole call, retries too.")
-    ] = 30.0,
+    ] = PROBE_BUDGET_SECONDS,
+    attempt_timeout: Annotated[
+        float,
+        typer.Option(
+            "--attempt-timeout", min=0.1, help="Seconds one key may stay silent before the next."
+        ),
+    ] = PROBE_ATTEMPT_TIMEOUT_SECONDS,
     json: JsonFlag = False,
 ) -> None:
     """One real minimal call through the key pool; says which key answered and what the
     others met. Exit 1 when no key answered."""
+    policy = CallPolicy(budget_seconds=budget, attempt_timeout_seconds=attempt_timeout)
     with runtime() as rt:
         with rt.transaction() as session:
             team = _team(rt, session)
             found = ProviderRepository(session).get(provider)  # unknown: exit 2, lists known
             model_id = model or _default_model(session, team, found)
-        report = asyncio.run(_probe(rt, team, found, model_id, budget))
+        report = asyncio.run(_probe(rt, team, found, model_id, policy))
     if json:
         print_json(_check_json(report))
     else:
@@ -88,7 +96,7 @@ def check_cmd(
 
 
 async def _probe(
-    rt: Runtime, team: Team, provider: Provider, model: str, budget: float
+    rt: Runtime, team: Team, provider: Provider, model: str, policy: CallPolicy
 ) -> ProbeReport:
     async with open_provider(
         rt.sessions,
@@ -96,7 +104,7 @@ async def _probe(
         provider.name,
         keyring=_keyring(rt, provider),
         data_dir=rt.settings.data_dir,
-        policy=CallPolicy(budget_seconds=budget),
+        policy=policy,
     ) as handle:
         try:
             return await probe(handle, model)

@@ -1,20 +1,32 @@
-"""`modelops run FLOW --param k=v`: run a flow here, or its deployment on a Prefect server."""
+"""`modelops run FLOW --param k=v [--wait]`: run a flow here, or its deployment on a server.
+
+Exit 0 when the run completed, 2 when it failed for bad parameters or data, 1 otherwise;
+a failure prints one line naming the run to inspect, never a traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
-from collections.abc import Awaitable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from flows.index import FLOWS, FlowEntry
 from flows.params import FlowParams
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import print_json, say
+from modelops.cli.run_params import build_params
+from modelops.prefect_env import (
+    EphemeralApiError,
+    prepare_prefect,
+    server_url,
+    use_quiet_defaults,
+)
+
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+
+    from modelops.cli.run_follow import Published, StateSeen
 
 
 def run(
@@ -27,87 +39,134 @@ def run(
         str | None,
         typer.Option("--deployment", help="Deployment name on the server (default: the flow's)."),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Follow a deployment run to its end; exit by its state."),
+    ] = False,
+    here: Annotated[
+        bool,
+        typer.Option("--here", help="Run in this process even when PREFECT_API_URL is set."),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Run a flow: in this process on the ephemeral API, or as a deployment when
-    PREFECT_API_URL names a server (the run then goes to a worker)."""
+    """Run a flow: in this process on Prefect's ephemeral API, or as a deployment when
+    PREFECT_API_URL names a server (a worker runs it; --wait follows it to its end).
+    With --here it runs in this process and is recorded on that server."""
+    use_quiet_defaults()  # before anything imports Prefect
     entry = FLOWS.get(flow)
     if entry is None:
         raise BadInput(f"unknown flow {flow!r}; flows: {', '.join(FLOWS)}")
+    if here and deployment:
+        raise BadInput("--here runs the flow in this process; it takes no --deployment")
     params = build_params(entry, param or [])
-    if _server_url():
-        _run_deployment(entry, params, deployment or entry.name, json_output)
-    else:
-        result = entry.load()(params)
-        if inspect.isawaitable(result):  # async flows return a coroutine to run
-            result = asyncio.run(_awaited(result))
-        if json_output:
-            print_json(result)
+    try:
+        if server_url() and not here:
+            prepare_prefect(start_api=False)
+            asyncio.run(_run_deployment(entry, params, deployment or entry.name, wait, json_output))
         else:
-            say(f"{flow} finished: {result}")
+            prepare_prefect(start_api=True)
+            asyncio.run(_run_here(entry, params, json_output))
+    except EphemeralApiError as exc:
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise CliError("interrupted") from None
 
 
-async def _awaited(result: Awaitable[object]) -> object:
-    return await result
+async def _run_here(entry: FlowEntry, params: FlowParams, as_json: bool) -> None:
+    import inspect
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import State
+
+    from modelops.cli.run_outcome import failure
+
+    outcome = entry.load()(params, return_state=True)
+    state = await outcome if inspect.isawaitable(outcome) else outcome  # async flows: awaited
+    if not isinstance(state, State) or state.state_details.flow_run_id is None:
+        raise CliError(f"{entry.name} returned {type(state).__name__}, not its run's state")
+    result = await state.aresult(raise_on_failure=False)
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(state.state_details.flow_run_id)
+    if not state.is_completed():
+        raise failure(entry.name, flow_run, result if isinstance(result, BaseException) else None)
+    _print_result(entry.name, flow_run, result, as_json)
 
 
-def build_params(entry: FlowEntry, pairs: list[str]) -> FlowParams:
-    values: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise BadInput(f"--param {pair!r}: expected key=value")
-        _assign(values, key.split("."), _parse_value(raw))
-    try:
-        return entry.params.model_validate(values)
-    except ValidationError as exc:
-        problems = [
-            f"--param {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        ]
-        fields = ", ".join(entry.params.model_fields)
-        raise BadInput("\n".join(problems) + f"\n(parameters of {entry.name}: {fields})") from None
-
-
-def _parse_value(raw: str) -> object:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw  # a bare word is a string
-
-
-def _assign(target: dict[str, object], path: list[str], value: object) -> None:
-    for part in path[:-1]:
-        nested = target.setdefault(part, {})
-        if not isinstance(nested, dict):
-            raise BadInput(f"--param {'.'.join(path)}: {part!r} is already a value")
-        target = nested
-    target[path[-1]] = value
-
-
-def _server_url() -> str | None:
-    from prefect.settings import get_current_settings
-
-    return get_current_settings().api.url
-
-
-def _run_deployment(entry: FlowEntry, params: FlowParams, deployment: str, as_json: bool) -> None:
-    from prefect.client.schemas.objects import FlowRun
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
+async def _run_deployment(
+    entry: FlowEntry, params: FlowParams, deployment: str, wait: bool, as_json: bool
+) -> None:
+    from modelops.cli.run_follow import follow, published, readable_result, schedule
+    from modelops.cli.run_outcome import failure
 
     name = f"{entry.name}/{deployment}"
-    try:
-        flow_run = run_deployment(
-            name, parameters={"params": params.model_dump(mode="json")}, timeout=0, as_subflow=False
-        )
-        if not isinstance(flow_run, FlowRun):  # run_deployment is sync-compatible: sync here
-            raise CliError("run_deployment returned a coroutine outside an event loop")
-    except ObjectNotFound:
-        raise CliError(
-            f"no deployment {name!r} on {_server_url()}; run `prefect --no-prompt deploy --all`"
-        ) from None
+    flow_run = await schedule(name, params.model_dump(mode="json"), server_url() or "")
+    if not wait:
+        _print_scheduled(name, flow_run, as_json)
+        return
+    if not as_json:
+        say(f"following {name} run {flow_run.name} ({flow_run.id}); Ctrl-C stops following only")
+    finished = await follow(flow_run.id, _show_state if not as_json else lambda _: None)
+    if finished.state is None or not finished.state.is_completed():
+        raise failure(entry.name, finished)
+    readable, result = await readable_result(finished)
+    if readable:
+        _print_result(entry.name, finished, result, as_json)
+    else:
+        _print_published(entry.name, finished, await published(finished.id), as_json)
+
+
+def _print_scheduled(name: str, flow_run: FlowRun, as_json: bool) -> None:
+    from prefect.utilities.urls import url_for
+
     if as_json:
         print_json({"flow_run_id": str(flow_run.id), "name": flow_run.name, "deployment": name})
-    else:
-        say(f"scheduled {name} as flow run {flow_run.name} ({flow_run.id}); a worker on pool "
-            "'modelops' will pick it up")  # fmt: skip
+        return
+    url = url_for(flow_run)
+    where = f" or in the Prefect UI at {url}" if url else ""
+    say(
+        f"scheduled {name} as flow run {flow_run.name} ({flow_run.id}) for a worker on its "
+        f"pool; follow it with `prefect flow-run watch {flow_run.id}`{where}, or run again "
+        "with --wait"
+    )
+
+
+def _show_state(seen: StateSeen) -> None:
+    from rich.markup import escape
+
+    from modelops.cli.run_outcome import one_line
+
+    _, name, message, when = seen
+    detail = f": {one_line(message)}" if message else ""
+    say(escape(f"  {when:%H:%M:%S} {name}{detail}"))
+
+
+def _print_result(flow: str, flow_run: FlowRun, result: object, as_json: bool) -> None:
+    from rich.markup import escape
+
+    if as_json:
+        print_json({**_identity(flow_run), "state": "COMPLETED", "result": result})
+        return
+    say(escape(f"{flow} run {flow_run.name} completed: {result}"))
+
+
+def _print_published(
+    flow: str, flow_run: FlowRun, artifacts: list[Published], as_json: bool
+) -> None:
+    """A worker's run keeps its return value on the worker (Prefect persists none by default):
+    what it published is the result this machine can show."""
+    from rich.markup import escape
+
+    from modelops.cli.run_outcome import one_line
+
+    if as_json:
+        print_json({**_identity(flow_run), "state": "COMPLETED", "artifacts": artifacts})
+        return
+    what = "it published:" if artifacts else "it published no artifacts"
+    say(escape(f"{flow} run {flow_run.name} completed; {what}"))
+    for artifact in artifacts:
+        say(escape(f"  {artifact.type} {artifact.key}: {one_line(artifact.description)}"))
+    say(f"details: prefect flow-run inspect {flow_run.id}")
+
+
+def _identity(flow_run: FlowRun) -> dict[str, object]:
+    return {"flow_run_id": str(flow_run.id), "name": flow_run.name}

@@ -26,7 +26,9 @@ class CooldownPolicy:
 
     delay(n) = d * (1 - jitter + jitter * u), d = min(cap, base * 2**(n-1)), u uniform in [0, 1):
     with the default jitter of 0.5 that is "equal jitter" (half fixed, half random), which
-    spreads retries from many processes without ever collapsing to zero.
+    spreads retries from many processes without ever collapsing to zero. A key whose calls
+    time out `timeouts_before_cooldown` times in a row cools the same way, from
+    `timeout_cooldown_seconds`: a hung key stops costing every call its attempt timeout.
     """
 
     base_seconds: float = 1.0
@@ -34,13 +36,30 @@ class CooldownPolicy:
     jitter: float = 0.5
     # Providers sometimes announce a day-long quota reset; past this we cool no longer.
     max_retry_after_seconds: float = 86_400.0
+    timeouts_before_cooldown: int = 3
+    timeout_cooldown_seconds: float = 60.0
     uniform: Callable[[], float] = field(default=random.random, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.timeouts_before_cooldown < 1:
+            raise ValueError(
+                f"timeouts_before_cooldown must be at least 1, got {self.timeouts_before_cooldown}"
+            )
 
     def delay(self, retry_after: float | None, consecutive_failures: int) -> float:
         if retry_after is not None:
             return min(max(0.0, retry_after), self.max_retry_after_seconds)
-        exponent = max(0, consecutive_failures - 1)
-        ceiling = min(self.cap_seconds, self.base_seconds * 2.0 ** min(exponent, 62))
+        return self._jittered(self.base_seconds, consecutive_failures - 1)
+
+    def timeout_delay(self, consecutive_timeouts: int) -> float | None:
+        """Seconds to cool a key after this many timeouts in a row; None below the threshold."""
+        if consecutive_timeouts < self.timeouts_before_cooldown:
+            return None
+        exponent = consecutive_timeouts - self.timeouts_before_cooldown
+        return self._jittered(self.timeout_cooldown_seconds, exponent)
+
+    def _jittered(self, base: float, exponent: int) -> float:
+        ceiling = min(self.cap_seconds, base * 2.0 ** min(max(0, exponent), 62))
         return ceiling * (1.0 - self.jitter + self.jitter * self.uniform())
 
 

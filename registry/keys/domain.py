@@ -12,7 +12,7 @@ from registry.domain import Frozen, JsonObject
 
 class KeyStatus(StrEnum):
     ACTIVE = "active"
-    COOLING = "cooling"  # rate-limited until cooldown_until; eligible again after it
+    COOLING = "cooling"  # rate-limited or timing out until cooldown_until; eligible after it
     DISABLED = "disabled"  # only an operator (`modelops keys enable`) brings it back
 
 
@@ -27,6 +27,8 @@ class KeyOutcome(StrEnum):
     MODEL_SCOPED = "model_scoped"  # 5xx, overloaded: cool the model on the provider
     REQUEST_SCOPED = "request_scoped"  # the request was wrong: cool nothing
     TRANSIENT = "transient"  # a blip: count it, cool nothing
+    TIMED_OUT = "timed_out"  # no answer in time: count it; N in a row cool the key
+    UNREACHABLE = "unreachable"  # the provider is not reachable: cool the model, never the key
 
 
 class KeyEventKind(StrEnum):
@@ -49,7 +51,8 @@ class ProviderKey(Frozen):
     cooldown_until: datetime | None
     disabled_reason: str | None
     error_count: int  # failures charged to the key since its last success
-    consecutive_failures: int  # rate-limit cooldowns since its last success (backoff exponent)
+    # Rate limits, or timeouts in a row, since its last success (the cooldown's exponent).
+    consecutive_failures: int
     request_count: int
     success_count: int
     last_used_at: datetime | None

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import case, select, update
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
 from registry.domain import Team
@@ -151,20 +151,29 @@ class KeyPool(KeyRepository):
         key_scoped: the key is disabled with `reason`, and a `disabled` event is written.
         model_scoped: `model` cools on the key's provider (same max rule); the key does not.
             Without a model there is nothing to cool, so it counts as transient.
+        unreachable: `model` cools as for model_scoped; the key is never charged, with or
+            without a model (the provider could not be reached with any key).
+        timed_out: the key's error count goes up; after the policy's `timeouts_before_cooldown`
+            timeouts in a row (no success or other failure in between) the key cools.
         request_scoped: nothing changes. transient: the key's error count goes up.
         """
         if outcome is KeyOutcome.MODEL_SCOPED and not model:
             outcome = KeyOutcome.TRANSIENT  # no model to cool (e.g. a model listing call)
         now = self._clock()
         row = self._row(key_id)
-        if outcome is KeyOutcome.REQUEST_SCOPED:
+        if outcome is KeyOutcome.REQUEST_SCOPED or (
+            outcome is KeyOutcome.UNREACHABLE and not model
+        ):
             return RecordedFailure(key_id=row.id, outcome=outcome, key_status=self._status(row))
         reason = self._scrub(row, reason)
-        if outcome is KeyOutcome.MODEL_SCOPED:
-            return self._cool_model(row, str(model), reason, retry_after, now)
+        if outcome in (KeyOutcome.MODEL_SCOPED, KeyOutcome.UNREACHABLE):
+            return self._cool_model(row, str(model), outcome, reason, retry_after, now)
         row = self._update_key(key_id, _charged(outcome, now))
         if outcome is KeyOutcome.RATE_LIMITED:
-            row = self._cool_key(row, reason, retry_after, now)
+            delay = self._policy.delay(retry_after, row.consecutive_failures)
+            row = self._cool_key(row, reason, delay, now, retry_after=retry_after)
+        elif outcome is KeyOutcome.TIMED_OUT:
+            row = self._cool_if_hung(row, reason, now)
         elif outcome is KeyOutcome.KEY_SCOPED:
             row = self._disable_for_fault(row, reason)
         return RecordedFailure(
@@ -229,9 +238,14 @@ class KeyPool(KeyRepository):
         )
 
     def _cool_key(
-        self, row: ProviderKeyRow, reason: str, retry_after: float | None, now: datetime
+        self,
+        row: ProviderKeyRow,
+        reason: str,
+        delay: float,
+        now: datetime,
+        *,
+        retry_after: float | None = None,
     ) -> ProviderKeyRow:
-        delay = self._policy.delay(retry_after, row.consecutive_failures)
         wanted = now + timedelta(seconds=delay)
         keep_disabled = case(
             (K.status == KeyStatus.DISABLED.value, K.status), else_=KeyStatus.COOLING.value
@@ -251,6 +265,14 @@ class KeyPool(KeyRepository):
         )
         return row
 
+    def _cool_if_hung(self, row: ProviderKeyRow, reason: str, now: datetime) -> ProviderKeyRow:
+        """Cool the key once its timeouts in a row reach the policy's threshold."""
+        streak = row.consecutive_failures
+        delay = self._policy.timeout_delay(streak)
+        if delay is None:
+            return row
+        return self._cool_key(row, f"{streak} timeouts in a row; the last: {reason}", delay, now)
+
     def _disable_for_fault(self, row: ProviderKeyRow, reason: str) -> ProviderKeyRow:
         reason = reason or "the provider rejected the key"
         values = {"status": KeyStatus.DISABLED.value, "disabled_reason": reason}
@@ -260,7 +282,13 @@ class KeyPool(KeyRepository):
         return row
 
     def _cool_model(
-        self, row: ProviderKeyRow, model: str, reason: str, retry_after: float | None, now: datetime
+        self,
+        row: ProviderKeyRow,
+        model: str,
+        outcome: KeyOutcome,
+        reason: str,
+        retry_after: float | None,
+        now: datetime,
     ) -> RecordedFailure:
         with translate_database_errors(f"cooling model {model!r}"):
             cooled = cool_model(
@@ -273,7 +301,7 @@ class KeyPool(KeyRepository):
         log.info("model %s cooling until %s: %s", model, _iso(cooled.cooldown_until), reason)
         return RecordedFailure(
             key_id=row.id,
-            outcome=KeyOutcome.MODEL_SCOPED,
+            outcome=outcome,
             key_status=self._status(row),
             key_cooldown_until=row.cooldown_until,
             model_cooldown_until=cooled.cooldown_until,
@@ -326,7 +354,11 @@ class KeyPool(KeyRepository):
 
 
 def _charged(outcome: KeyOutcome, now: datetime) -> dict[str, Any]:
-    """Counter updates for a failure charged to the key (locks its row until commit)."""
+    """Counter updates for a failure charged to the key (locks its row until commit).
+
+    SET expressions read the row as it was, so a timeout extends the streak only when the
+    key's previous failure was a timeout too.
+    """
     values: dict[str, Any] = {
         "error_count": K.error_count + 1,
         "last_error_at": now,
@@ -334,6 +366,11 @@ def _charged(outcome: KeyOutcome, now: datetime) -> dict[str, Any]:
     }
     if outcome is KeyOutcome.RATE_LIMITED:
         values["consecutive_failures"] = K.consecutive_failures + 1
+    elif outcome is KeyOutcome.TIMED_OUT:
+        in_a_row = K.last_error_class == KeyOutcome.TIMED_OUT.value
+        values["consecutive_failures"] = case(
+            (in_a_row, K.consecutive_failures + 1), else_=literal(1)
+        )
     return values
 
 

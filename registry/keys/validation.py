@@ -40,17 +40,30 @@ def check_secret(secret: str, *, label: str) -> str:
             f"{MAX_SECRET_CHARS}",
             field="key",
         )
-    if any(char.isspace() or not char.isprintable() for char in secret):
-        raise InvalidInputError(
-            "the key contains whitespace or control characters; paste the key alone "
-            "(no 'Bearer ' prefix, no quotes)",
-            field="key",
-        )
+    if not _header_safe(secret):
+        raise InvalidInputError(_why_not_header_safe(secret), field="key")
     if secret in label:
         raise InvalidInputError(
             "the label contains the key itself; labels are shown", field="label"
         )
     return secret
+
+
+def _header_safe(secret: str) -> bool:
+    # Imported here: the adapters package costs a quarter second to import, which read
+    # commands (`keys list`) should not pay; only adding a key needs the rule.
+    from adapters.http import is_header_safe
+
+    return is_header_safe(secret)
+
+
+def _why_not_header_safe(secret: str) -> str:
+    allowed = "a key may hold only printable ASCII: letters, digits and punctuation, no spaces"
+    if any(char.isspace() or not char.isprintable() for char in secret):
+        found = "whitespace or control characters; paste the key alone (no 'Bearer ' prefix)"
+    else:
+        found = "characters outside ASCII, such as a typographic dash or quote from copying"
+    return f"{allowed}; this one holds {found}. Nothing was stored"
 
 
 def scrub(text: str, secret: str = "", last4: str = "", *, limit: int = 1000) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import httpx
 import pytest
 from hypothesis import given
@@ -9,7 +11,14 @@ from hypothesis import strategies as st
 
 from adapters import errors
 from adapters.errors import FaultScope, ProviderError
-from adapters.http import ErrorDetail, classify_status, map_http_error, translate_transport_errors
+from adapters.http import (
+    ErrorDetail,
+    classify_status,
+    is_header_safe,
+    map_http_error,
+    translate_transport_errors,
+)
+from tests.fakes.server import refusing_port
 
 # The leaves a provider call can end in; nothing else may come out of the boundary.
 LEAVES: set[type[ProviderError]] = {
@@ -158,8 +167,9 @@ def test_httpx_exception_list_covers_the_known_families() -> None:
 @pytest.mark.parametrize(
     ("exc_type", "expected"),
     [
-        (httpx.ConnectTimeout, errors.ProviderTimeoutError),
+        (httpx.ConnectTimeout, errors.ProviderConnectionError),
         (httpx.ReadTimeout, errors.ProviderTimeoutError),
+        (httpx.PoolTimeout, errors.ProviderTimeoutError),
         (httpx.ConnectError, errors.ProviderConnectionError),
         (httpx.ReadError, errors.ProviderConnectionError),
         (httpx.RemoteProtocolError, errors.ProtocolError),
@@ -171,6 +181,83 @@ def test_transport_failures_map_to_their_meaning(
 ) -> None:
     with pytest.raises(expected), translate_transport_errors(provider="p"):
         raise _instance(exc_type)
+
+
+def test_connection_faults_are_the_providers_not_the_keys() -> None:
+    error = errors.ProviderConnectionError("connection refused at h:1", provider="p")
+    assert error.scope is FaultScope.PROVIDER and error.retryable
+    assert not isinstance(error, errors.TransientError | errors.KeyScopedError)
+
+
+@pytest.mark.anyio
+async def test_a_refused_connection_names_the_cause_and_the_address() -> None:
+    with refusing_port() as port:
+        async with httpx.AsyncClient() as client:
+            with (
+                pytest.raises(errors.ProviderConnectionError) as caught,
+                translate_transport_errors(provider="p"),
+            ):
+                await client.get(f"http://127.0.0.1:{port}/v1/chat/completions")
+    assert str(caught.value) == f"p: connection refused at 127.0.0.1:{port}"
+
+
+def _wrapped(cause: BaseException, url: str) -> httpx.ConnectError:
+    """httpx's ConnectError as httpcore raises it: chained from the socket's own error."""
+    try:
+        try:
+            raise cause
+        except OSError as exc:
+            raise httpx.ConnectError("boom", request=httpx.Request("GET", url)) from exc
+    except httpx.ConnectError as wrapped:
+        return wrapped
+
+
+@pytest.mark.parametrize(
+    ("cause", "url", "message"),
+    [
+        (
+            socket.gaierror(-2, "Name or service not known"),
+            "https://api.nowhere.invalid/v1",
+            "DNS lookup failed for api.nowhere.invalid:443 (Name or service not known)",
+        ),
+        (
+            ConnectionResetError(104, "reset"),
+            "http://[::1]:8080/v1",
+            "connection reset by [::1]:8080",
+        ),
+        (
+            OSError(113, "No route to host"),
+            "http://10.0.0.1/v1",
+            "cannot connect to 10.0.0.1:80: OSError",
+        ),
+    ],
+)
+def test_connection_messages_say_what_failed_and_where(
+    cause: BaseException, url: str, message: str
+) -> None:
+    with (
+        pytest.raises(errors.ProviderConnectionError) as caught,
+        translate_transport_errors(provider="p"),
+    ):
+        raise _wrapped(cause, url)
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("sk-proj-AbC_123.~+/=", True),
+        ("sk-t\u00e9st-key", False),  # a non-ASCII letter
+        ("sk\u2010test\u2010key", False),  # a typographic hyphen from copy and paste
+        ("sk-test key", False),
+        ("sk-test\tkey", False),
+        ("sk-test\x1b[2J", False),
+        ("sk-test\r\nX-Injected: 1", False),
+        ("", False),
+    ],
+)
+def test_only_printable_ascii_without_spaces_is_header_safe(value: str, safe: bool) -> None:
+    assert is_header_safe(value) is safe
 
 
 def test_messages_never_carry_the_secret_or_anything_shaped_like_a_key() -> None:

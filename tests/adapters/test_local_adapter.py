@@ -19,7 +19,7 @@ import pytest
 
 from adapters import errors
 from adapters.base import Credential
-from adapters.chat import ChatMessage, ChatRequest, ClassificationRequest
+from adapters.chat import ChatMessage, ChatRequest, ClassificationRequest, FinishReason, Role
 from adapters.jobs import FilePurpose, FineTuneRequest, Hyperparameters, JobStatus
 from adapters.local.adapter import LocalAdapter
 from adapters.local.dataset import count_tokens
@@ -150,10 +150,61 @@ async def test_serving_answers_with_the_label_and_counts_tokens_and_time(tmp_pat
     assert chat.latency_ms > 0 and classified.latency_ms > 0
 
 
+async def test_a_streamed_answer_is_one_content_chunk_then_the_finish_with_usage(
+    tmp_path: Path,
+) -> None:
+    adapter = _local(tmp_path)
+    model_id = await _trained(adapter)
+    request = ChatRequest.model_validate(
+        {
+            "model": model_id,
+            "messages": [
+                {"role": "developer", "content": "Classify the ticket."},
+                {"role": "user", "content": [{"type": "text", "text": "I cannot log in"}]},
+            ],
+            "extra": {"user": "u-1", "stream_options": {"include_usage": True}},
+        }
+    )
+    whole = await adapter.chat(NO_KEY, request)
+    async with await adapter.open_chat_stream(NO_KEY, request) as stream:
+        first, last = [chunk async for chunk in stream]
+    assert (first.role, first.content, first.finish_reason) == (Role.ASSISTANT, "login", None)
+    assert whole.content == "login"
+    assert (last.content, last.finish_reason, last.usage) == ("", FinishReason.STOP, whole.usage)
+    assert first.id == last.id == stream.id and stream.usage == whole.usage
+
+
+async def test_what_the_local_model_cannot_honour_is_refused_by_name(tmp_path: Path) -> None:
+    adapter = _local(tmp_path)
+    model_id = await _trained(adapter)
+    image = {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}
+    refused = {
+        r"extra\.tools: provider kind 'local' cannot send this field; .*: openai": {
+            "extra": {"tools": [{"type": "function", "function": {"name": "f"}}]}
+        },
+        r"messages\[0\]\.content\[1\]\.type: .* text parts only, not 'image_url'": {
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "look"}, image]}]
+        },
+        r"messages\[0\]\.role: .*assistant, developer, system, user": {
+            "messages": [{"role": "tool", "content": "42", "extra": {"tool_call_id": "c1"}}]
+        },
+    }
+    for pattern, fields in refused.items():
+        request = ChatRequest.model_validate(
+            {"model": model_id, "messages": [{"role": "user", "content": "hi"}], **fields}
+        )
+        for call in (adapter.chat, adapter.open_chat_stream):
+            with pytest.raises(errors.BadRequestError, match=pattern):
+                await call(NO_KEY, request)
+
+
 async def test_the_base_model_and_unknown_models_do_not_answer(tmp_path: Path) -> None:
     adapter = _local(tmp_path)
     with pytest.raises(errors.BadRequestError, match="untrained base model"):
         await adapter.classify(NO_KEY, ClassificationRequest(model="tfidf-logreg", text="hi"))
+    chat = ChatRequest(model="tfidf-logreg", messages=[ChatMessage(role="user", content="hi")])
+    with pytest.raises(errors.BadRequestError, match="untrained base model"):
+        await adapter.open_chat_stream(NO_KEY, chat)  # from the open, before any chunk
     with pytest.raises(errors.ResourceNotFoundError):
         await adapter.classify(NO_KEY, ClassificationRequest(model="ft:nope", text="hi"))
     with pytest.raises(errors.ResourceNotFoundError):

@@ -24,6 +24,7 @@ from adapters.jobs import FineTuneRequest
 from adapters.registry import (
     ADAPTERS,
     chat_adapter,
+    chat_stream_adapter,
     classification_adapter,
     create_adapter,
     file_adapter,
@@ -135,10 +136,17 @@ def test_unsupported_category_is_an_error_listing_the_served_ones() -> None:
 
 def test_capabilities_are_checked_against_the_protocols(tmp_path: Path) -> None:
     local = create_adapter("local", data_dir=tmp_path)
-    for narrow in (chat_adapter, classification_adapter, file_adapter, fine_tune_adapter):
+    for narrow in (
+        chat_adapter,
+        chat_stream_adapter,
+        classification_adapter,
+        file_adapter,
+        fine_tune_adapter,
+    ):
         assert narrow(local) is cast(object, local)
     with pytest.raises(
-        UnsupportedCategoryError, match=r"generation.*chat, classification, files, fine-tuning"
+        UnsupportedCategoryError,
+        match=r"generation.*chat, chat-stream, classification, files, fine-tuning",
     ):
         generation_adapter(local)
 

@@ -92,9 +92,6 @@ async def test_each_request_records_the_key_it_used(openai_server: FakeOpenAISer
     assert openai_server.keys_used() == [KEY_A, KEY_B, KEY_A]
 
 
-HTTP_DATE_IN_90S = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
-
-
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
@@ -147,7 +144,9 @@ async def test_rate_limits_carry_how_long_to_wait(
 
 
 async def test_retry_after_as_http_date(openai_server: FakeOpenAIServer) -> None:
-    openai_server.script(KEY_A, Fault.rate_limited(retry_after=HTTP_DATE_IN_90S))
+    # Computed when the test runs, not at import: a long session must not let it go stale.
+    in_90s = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    openai_server.script(KEY_A, Fault.rate_limited(retry_after=in_90s))
     async with httpx.AsyncClient() as client:
         with pytest.raises(errors.RateLimitedError) as caught:
             await _adapter(openai_server, client).chat(A, REQUEST)

@@ -111,6 +111,28 @@ def test_bad_input_exits_2_and_says_what_to_do(
     _no_secret_in(result)
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-test-cli-\u00e4\u00e4\u00e4\u00e4-1111",  # non-ASCII letters
+        "sk\u2010test\u2010cli\u2010key\u20101111",  # typographic hyphens from copy and paste
+        "sk-test-cli-\x1b[2J-1111",  # a terminal escape
+        "sk-test cli key 1111",  # inner spaces
+    ],
+)
+def test_add_refuses_a_key_no_http_header_can_carry_and_stores_nothing(
+    cli: Cli, env: dict[str, str], secret: str
+) -> None:
+    result = _add(cli, env, "pasted", secret)
+    assert result.code == 2
+    assert "a key may hold only printable ASCII" in result.err
+    assert "Nothing was stored" in result.err
+    assert secret not in result.out + result.err
+    odd = [char for char in secret if not (char.isascii() and char.isprintable())]
+    assert not any(char in result.err for char in odd)  # not even the offending characters
+    assert cli("keys", "list", "--json", env=env).out.strip() == "[]"
+
+
 def test_add_without_a_master_key_says_to_make_one(cli: Cli, env: dict[str, str]) -> None:
     result = _add(cli, {**env, "MODELOPS_MASTER_KEY": ""}, "k", SECRET_A)
     assert result.code == 2

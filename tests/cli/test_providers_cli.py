@@ -10,11 +10,12 @@ import pytest
 
 from modelops.cli import output
 from registry.database import make_engine, make_session_factory
-from registry.keys import KeyOutcome, KeyPool
+from registry.keys import CooldownPolicy, KeyOutcome, KeyPool
 from registry.tables import ProviderRow
 from registry.teams import TeamRepository
 from tests.cli.conftest import Cli, Result
 from tests.fakes.openai_server import FakeOpenAIServer, Fault
+from tests.fakes.server import refusing_port
 from tests.registry.test_keys_support import MASTER_1, ring
 
 # The first is not shaped like a key, so only redacting the call's own secret can hide it.
@@ -124,6 +125,60 @@ def test_check_exits_1_when_no_key_answered(
     assert report["ok"] is False and report["answered_by"] is None
     assert [a["outcome"] for a in report["attempts"]] == ["key_scoped", "rate_limited"]
     assert "The first key frees up at" in checked.err
+    _no_secret_in(checked)
+
+
+def _keys(cli: Cli, env: dict[str, str]) -> dict[str, dict[str, object]]:
+    listed = cli("keys", "list", "openai", "--json", env=env)
+    assert listed.code == 0, listed.err
+    return {key["label"]: key for key in json.loads(listed.out)}
+
+
+def test_check_fails_over_from_a_hung_key_and_skips_it_once_it_cools(
+    cli: Cli, env: dict[str, str], server: FakeOpenAIServer
+) -> None:
+    hung = _add(cli, env, "hung", SECRET_A, 10)
+    healthy = _add(cli, env, "healthy", SECRET_B, 0)
+    server.always(SECRET_A, Fault.hang(30))  # the connection is accepted, no answer ever comes
+    check = ("providers", "check", "openai", "--model", "gpt-test", "--json", "--budget", "10")
+    check += ("--attempt-timeout", "0.2")
+    n = CooldownPolicy().timeouts_before_cooldown
+    for _ in range(n):
+        checked = cli(*check, env=env)
+        assert checked.code == 0, checked.err
+        report = json.loads(checked.out)
+        assert report["answered_by"]["id"] == healthy
+        first, second = report["attempts"]
+        assert (first["key_id"], first["outcome"]) == (hung, "timed_out")
+        assert "no answer within the 0.2s attempt timeout" in first["detail"]
+        assert (second["key_id"], second["outcome"]) == (healthy, "success")
+        assert sum(a["seconds"] for a in report["attempts"]) < 10
+    keys = _keys(cli, env)
+    assert (keys["hung"]["status"], keys["hung"]["error_count"]) == ("cooling", n)
+    checked = cli(*check, env=env)
+    assert checked.code == 0, checked.err
+    assert [a["key_id"] for a in json.loads(checked.out)["attempts"]] == [healthy]
+    assert server.keys_used() == [SECRET_A, SECRET_B] * n + [SECRET_B]
+    _no_secret_in(checked)
+
+
+def test_check_of_a_provider_refusing_connections_names_it_and_charges_no_key(
+    cli: Cli, env: dict[str, str], pg_url: str
+) -> None:
+    _add(cli, env, "primary", SECRET_A, 10)
+    _add(cli, env, "backup", SECRET_B, 0)
+    with refusing_port() as port:
+        engine = make_engine(pg_url)
+        with make_session_factory(engine).begin() as session:
+            openai = session.query(ProviderRow).filter_by(name="openai").one()
+            openai.base_url = f"http://127.0.0.1:{port}/v1"
+        engine.dispose()
+        checked = cli("providers", "check", "openai", "--model", "m", "--budget", "0.5", env=env)
+    assert checked.code == 1
+    assert f"connection refused at 127.0.0.1:{port}" in checked.err
+    assert "unreachable" in checked.out
+    keys = _keys(cli, env)
+    assert [(k["status"], k["error_count"]) for k in keys.values()] == [("active", 0)] * 2
     _no_secret_in(checked)
 
 

@@ -214,7 +214,7 @@ async def test_a_hang_past_the_adapter_timeout_fails_over_to_the_next_key(
     b = impatient_world.add_key("b", SECRET_B)
     impatient_world.server.script(SECRET_A, Fault.hang(30))
     result = await impatient_world.chat()
-    assert _outcomes(result.attempts) == [(a, "transient"), (b, "success")]
+    assert _outcomes(result.attempts) == [(a, "timed_out"), (b, "success")]
     assert "timed out" in result.attempts[0].detail
     assert impatient_world.time.sleeps == []
 

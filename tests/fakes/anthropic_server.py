@@ -3,6 +3,10 @@
 with FakeAnthropicServer() as server:                 # base URL: server.base_url
     server.script("sk-ant-a", Fault.overloaded())     # 529 overloaded_error
     server.replies["claude-test"] = "hello"
+
+`stream: true` answers with the named events of the streaming docs: message_start,
+content_block_start, ping, a content_block_delta per word, content_block_stop, message_delta
+(stop reason, output tokens), message_stop; `Fault.stream_*` break it (`event: error`).
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.server import FakeServer, Fault, json_response
+from tests.fakes.openai_server import stream_pieces
+from tests.fakes.server import FakeServer, Fault, json_response, sse
 
 __all__ = ["FakeAnthropicServer", "Fault"]
 
@@ -63,7 +69,7 @@ class FakeAnthropicServer(FakeServer):
         return json_response(body, status, fault.headers)
 
     async def _messages(self, request: Request) -> Response:
-        key, body, fault = await self.intercept(request)
+        key, body, fault, stream_fault = await self.intercept_stream(request)
         if fault is not None:
             return fault
         if key is None:
@@ -91,4 +97,53 @@ class FakeAnthropicServer(FakeServer):
             "anthropic-ratelimit-requests-remaining": "49",
             "anthropic-ratelimit-requests-reset": reset,
         }
+        if payload.get("stream") is True:
+            events = _events(message, text)
+            return self.event_stream(events, stream_fault, self._error_event, headers=headers)
         return json_response(message, headers=headers)
+
+    def _error_event(self, fault: Fault) -> bytes:
+        kind = fault.type if fault.type in _ERROR_TYPES.values() else "api_error"
+        body = {"type": "error", "error": {"type": kind, "message": fault.message}}
+        return sse({**body, "request_id": f"req_fake{next(self._ids)}"}, "error")
+
+
+def _events(message: dict[str, Any], text: str) -> list[bytes]:
+    """The streamed form of `message`: usage split as the API reports it (input tokens at the
+    start, the output count in message_delta)."""
+    usage = message["usage"]
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+    }
+    events = [
+        sse({"type": "message_start", "message": start}, "message_start"),
+        sse(
+            _block("content_block_start", content_block={"type": "text", "text": ""}),
+            "content_block_start",
+        ),
+        sse({"type": "ping"}, "ping"),
+    ]
+    for piece in stream_pieces(text):
+        delta = {"type": "text_delta", "text": piece}
+        events.append(sse(_block("content_block_delta", delta=delta), "content_block_delta"))
+    stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    return [
+        *events,
+        sse(_block("content_block_stop"), "content_block_stop"),
+        sse(
+            {
+                "type": "message_delta",
+                "delta": stop,
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+            "message_delta",
+        ),
+        sse({"type": "message_stop"}, "message_stop"),
+    ]
+
+
+def _block(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "index": 0, **fields}

@@ -6,6 +6,10 @@
         ...
         server.keys_used(); server.requests_to("/chat/completions")
 
+`stream: true` answers as OpenAI streams: `data: {chunk}` events (the role first, the text a
+word at a time, then the finish), a usage chunk with `choices: []` when
+`stream_options.include_usage` is set, and `data: [DONE]`; `Fault.stream_*` break it.
+
 Fine-tune jobs belong to the key that created them (another key gets 404), honour the
 `Idempotency-Key` header and the `metadata[...]` list filter (both switchable off, to play a
 less complete compatible server), and move one status along `job_states` per retrieve.
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,9 +34,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.server import FakeServer, Fault, json_response
+from tests.fakes.server import FakeServer, Fault, json_response, sse
 
-__all__ = ["DEFAULT_JOB_STATES", "FakeOpenAIServer", "Fault", "multipart_parts"]
+__all__ = ["DEFAULT_JOB_STATES", "FakeOpenAIServer", "Fault", "multipart_parts", "stream_pieces"]
 
 DEFAULT_JOB_STATES = ("validating_files", "queued", "running", "running", "succeeded")
 _RATE_HEADERS = {
@@ -42,6 +47,12 @@ _RATE_HEADERS = {
     "x-ratelimit-remaining-tokens": "9990",
     "x-ratelimit-reset-tokens": "6m0s",
 }
+_WORDS = re.compile(r"\S+\s*|\s+")  # pieces that join back into the text exactly
+
+
+def stream_pieces(text: str) -> list[str]:
+    """The text as a fake streams it: word by word, each with the spaces that follow it."""
+    return _WORDS.findall(text)
 
 
 @dataclass
@@ -112,7 +123,7 @@ class FakeOpenAIServer(FakeServer):
     # chat and files
 
     async def _chat(self, request: Request) -> Response:
-        key, body, fault = await self.intercept(request)
+        key, body, fault, stream_fault = await self.intercept_stream(request)
         if fault is not None:
             return fault
         if key is None:
@@ -124,10 +135,19 @@ class FakeOpenAIServer(FakeServer):
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         content = self.replies.get(payload["model"], f"echo: {last_user}")
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(content.split()),
+            "total_tokens": prompt_tokens + len(content.split()),
+        }
+        answer_id, created = f"chatcmpl-fake-{next(self._ids)}", int(time.time())
+        if payload.get("stream") is True:
+            chunks = _chunks(answer_id, created, payload, content, usage)
+            return self.event_stream(chunks, stream_fault, _error_event, headers=_RATE_HEADERS)
         completion = {
-            "id": f"chatcmpl-fake-{next(self._ids)}",
+            "id": answer_id,
             "object": "chat.completion",
-            "created": int(time.time()),
+            "created": created,
             "model": payload["model"],
             "choices": [
                 {
@@ -137,11 +157,7 @@ class FakeOpenAIServer(FakeServer):
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": len(content.split()),
-                "total_tokens": prompt_tokens + len(content.split()),
-            },
+            "usage": usage,
         }
         return json_response(completion, headers=_RATE_HEADERS)
 
@@ -336,6 +352,49 @@ class FakeOpenAIServer(FakeServer):
             "integrations": [],
             "estimated_finish": None,
         }
+
+
+def _chunks(
+    answer_id: str, created: int, payload: dict[str, Any], content: str, usage: dict[str, int]
+) -> list[bytes]:
+    """The events of a streamed answer, as OpenAI sends them (usage: with include_usage)."""
+    with_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        body: dict[str, Any] = {
+            "id": answer_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": payload["model"],
+            "system_fingerprint": "fp_fake",
+            "choices": [choice],
+        }
+        if with_usage:
+            body["usage"] = None
+        return sse(body)
+
+    events = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    events += [chunk({"content": piece}) for piece in stream_pieces(content)]
+    events.append(chunk({}, "stop"))
+    if with_usage:
+        final = {
+            "id": answer_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": payload["model"],
+            "system_fingerprint": "fp_fake",
+            "choices": [],
+            "usage": usage,
+        }
+        events.append(sse(final))
+    return [*events, sse("[DONE]")]
+
+
+def _error_event(fault: Fault) -> bytes:
+    """OpenAI's in-band error: a data event holding only `error`, as the SDK reads it."""
+    error = {"message": fault.message, "type": fault.type, "param": None, "code": fault.code}
+    return sse({"error": error})
 
 
 def _json(body: bytes) -> dict[str, Any]:

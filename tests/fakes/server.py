@@ -4,8 +4,13 @@ per-key script of faults, and a record of every request (with the key it carried
     with FakeOpenAIServer() as server:
         server.script("key-a", Fault.rate_limited(retry_after="2"), Fault.server_error())
         server.always("key-b", Fault.unauthorized())
+        server.script("key-c", Fault.stream_reset(after=3))   # a streamed answer breaks
         ...
         assert server.keys_used() == ["key-a", "key-a", "key-b"]
+
+Streamed answers (`event_stream`) meet a scripted `stream_*` fault after that many events: the
+connection is dropped, an in-band error event is sent, the stream stalls, or a malformed event
+comes, or the body just ends. A stream fault met by a request that does not stream is no fault.
 """
 
 from __future__ import annotations
@@ -13,20 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import threading
 from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["FakeServer", "Fault", "RecordedRequest", "json_response"]
+__all__ = ["FakeServer", "Fault", "RecordedRequest", "json_response", "refusing_port", "sse"]
+
+StreamBreak = Literal["reset", "error", "stall", "malformed", "end"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,40 @@ class Fault:
     hang_seconds: float = 0.0
     raw_body: bytes | None = None  # sent as is with HTTP 200 (malformed JSON and the like)
     in_body: bool = False  # for providers that answer HTTP 200 with the status in the body
+    stream_break: StreamBreak | None = None  # how a streamed answer breaks, after_events in
+    after_events: int = 0
+    stall_seconds: float = 0.0
+
+    @classmethod
+    def stream_reset(cls, *, after: int) -> Fault:
+        """The connection drops after `after` events, in the middle of the body."""
+        return cls(stream_break="reset", after_events=after)
+
+    @classmethod
+    def stream_error(
+        cls,
+        *,
+        after: int,
+        type: str = "server_error",
+        message: str = "The server had an error while processing your request.",
+    ) -> Fault:
+        """An in-band error event after `after` events (HTTP 200 already sent), then the end."""
+        return cls(type=type, message=message, stream_break="error", after_events=after)
+
+    @classmethod
+    def stream_stall(cls, *, after: int, seconds: float = 30.0) -> Fault:
+        """Silence after `after` events for `seconds` (or until the client leaves), then the rest."""
+        return cls(stream_break="stall", after_events=after, stall_seconds=seconds)
+
+    @classmethod
+    def stream_end(cls, *, after: int) -> Fault:
+        """The body ends cleanly after `after` events, without the provider's end marker."""
+        return cls(stream_break="end", after_events=after)
+
+    @classmethod
+    def stream_malformed(cls, *, after: int) -> Fault:
+        """An event whose data is not JSON after `after` events, then the end."""
+        return cls(stream_break="malformed", after_events=after)
 
     @classmethod
     def rate_limited(
@@ -126,6 +169,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     query: str = ""  # the raw query string, as sent
+    peer: str = ""  # the client's host:port: one per connection, so reuse shows
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -175,6 +219,10 @@ class FakeServer:
         with self._lock:
             return [r for r in self.requests if r.path.endswith(path_suffix)]
 
+    def open_connections(self) -> int:
+        """Client connections the server holds open now (kept-alive ones included)."""
+        return len(self._server.server_state.connections) if self._server is not None else 0
+
     # lifecycle
 
     @property
@@ -197,6 +245,10 @@ class FakeServer:
             app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
         )
         self._server = uvicorn.Server(config)
+        # Building the config set up uvicorn's logging; a deliberate reset is not an error.
+        error_log = logging.getLogger("uvicorn.error")
+        if _RESET_FILTER not in error_log.filters:
+            error_log.addFilter(_RESET_FILTER)
         sockets = [self._socket]
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": sockets}, daemon=True
@@ -236,6 +288,13 @@ class FakeServer:
 
     async def intercept(self, request: Request) -> tuple[str | None, bytes, Response | None]:
         """Record the request; return its key, body, and the scripted fault response if any."""
+        key, body, response, _ = await self.intercept_stream(request)
+        return key, body, response
+
+    async def intercept_stream(
+        self, request: Request
+    ) -> tuple[str | None, bytes, Response | None, Fault | None]:
+        """As `intercept`, and the scripted stream fault, for a handler that streams."""
         body = await request.body()
         key = self.key_of(request)
         with self._lock:
@@ -247,19 +306,54 @@ class FakeServer:
                     dict(request.headers),
                     body,
                     request.url.query,
+                    f"{request.client.host}:{request.client.port}" if request.client else "",
                 )
             )
             queue = self._script.get(key)
             fault = queue.popleft() if queue else self._always.get(key)
         if fault is None:
-            return key, body, None
+            return key, body, None, None
+        if fault.stream_break is not None:
+            return key, body, None, fault
         if fault.hang_seconds:
             await self._hang(fault.hang_seconds)
             if fault.status is None and fault.raw_body is None:
-                return key, body, None
+                return key, body, None, None
         if fault.raw_body is not None:
-            return key, body, Response(fault.raw_body, 200, media_type="application/json")
-        return key, body, self.render_fault(fault, key)
+            return key, body, Response(fault.raw_body, 200, media_type="application/json"), None
+        return key, body, self.render_fault(fault, key), None
+
+    def event_stream(
+        self,
+        events: Iterable[bytes],
+        fault: Fault | None,
+        error_event: Callable[[Fault], bytes],
+        headers: dict[str, str] | None = None,
+    ) -> StreamingResponse:
+        """A text/event-stream answer of these events, broken as `fault` says."""
+        return StreamingResponse(
+            self._stream_events(list(events), fault, error_event),
+            media_type="text/event-stream",
+            headers=headers,
+        )
+
+    async def _stream_events(
+        self, events: list[bytes], fault: Fault | None, error_event: Callable[[Fault], bytes]
+    ) -> AsyncIterator[bytes]:
+        for sent, event in enumerate(events):
+            if fault is not None and sent == fault.after_events:
+                if fault.stream_break == "reset":
+                    raise _StreamReset  # uvicorn drops the connection mid-body
+                if fault.stream_break == "error":
+                    yield error_event(fault)
+                    return
+                if fault.stream_break == "malformed":
+                    yield b'data: {"id": "broken", "choices": [\n\n'
+                    return
+                if fault.stream_break == "end":
+                    return
+                await self._hang(fault.stall_seconds)
+            yield event
 
     async def _hang(self, seconds: float) -> None:
         """Sleep, but wake when the server stops, so a hung request never delays teardown."""
@@ -279,3 +373,34 @@ def json_response(
     return Response(
         json.dumps(payload), status, headers, media_type="application/json", background=background
     )
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A 127.0.0.1 port that refuses every connection while the block runs.
+
+    The socket is bound (so nothing else can take the port) but never listens, so the kernel
+    answers each connection attempt with a reset: "connection refused", at once, every time.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    """One server-sent event: `event:` when named, then `data:` (JSON unless already text)."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {text}\n\n".encode()
+
+
+class _StreamReset(Exception):
+    """Raised inside a streamed answer so that uvicorn drops the connection mid-body."""
+
+
+class _DropResetLogs(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], _StreamReset))
+
+
+_RESET_FILTER = _DropResetLogs()

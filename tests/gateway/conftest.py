@@ -1,11 +1,16 @@
 """Fixtures of the gateway tests: a trained local model (once per session), a seeded
-PostgreSQL world, and the gateway serving it on 127.0.0.1."""
+PostgreSQL world, and the gateway serving it on 127.0.0.1; helpers of the outcome writer
+tests (polling for a condition, child Python processes)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +76,26 @@ def served(world: World) -> Iterator[Served]:
     sink = MemorySink()
     with running_gateway(settings_for(world), sink) as url:
         yield Served(url, sink, world)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Poll `condition` every 20 ms until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
+        time.sleep(0.02)
+
+
+def child(*args: str) -> subprocess.Popen[str]:
+    """A Python child process running `args` with this checkout importable."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -60,7 +60,7 @@ CASES = [
         {"json": {"model": "assistant", "messages": [{"role": "robot", "content": "x"}]}},
         400,
         "messages[0].role",
-        "allowed: system, user, assistant",
+        "allowed: system, developer, user, assistant, tool",
     ),
     (
         "content not text",
