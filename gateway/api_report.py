@@ -15,12 +15,12 @@ from starlette.responses import Response
 
 from gateway.errors import JSON, ApiError, invalid, no_key_free
 from gateway.handler import Context
-from gateway.outcome_sink import Outcome
 from gateway.reports import MAX_OUTCOMES, read_feedback, read_outcome
 from gateway.serve import route, routing_key_hash
 from gateway.state import Gateway, new_request_id
 from registry.keys import NoKeyAvailableError
 from registry.leases import LeaseFor, lease_key
+from registry.outcomes import Outcome
 from registry.routing import ROUTING_KEY_HEADER, RouteTable
 from registry.tokens import Scope, TokenPrincipal
 
@@ -114,7 +114,15 @@ async def report_outcomes(request: Request, ctx: Context) -> Response:
             )
         )
     for outcome in outcomes:
-        gw.record(outcome)
+        if not gw.record(outcome):
+            raise ApiError(
+                503,
+                "the gateway's outcome spool is full; nothing from this item on was recorded, "
+                "retry the batch shortly (recorded request ids are not recorded twice)",
+                type="upstream_error",
+                code="outcome_spool_full",
+                headers={"retry-after": "5"},
+            )
     return Response(
         orjson.dumps({"object": "outcomes.accepted", "accepted": len(outcomes)}), media_type=JSON
     )
@@ -125,7 +133,7 @@ async def feedback(request: Request, ctx: Context) -> Response:
     principal = await gw.principal(request, Scope.OUTCOMES)
     item = read_feedback(await gw.json_body(request))
     status = await gw.feedback(principal.team, item.request_id, item.quality, item.metrics)
-    payload = {"object": "feedback", "request_id": item.request_id, "status": status}
+    payload = {"object": "feedback", "request_id": item.request_id, "status": status.value}
     return Response(orjson.dumps(payload), media_type=JSON)
 
 

@@ -24,7 +24,8 @@ from gateway.coherence import Coherence
 from gateway.errors import JSON, error_response
 from gateway.handler import wrap
 from gateway.metrics import GatewayMetrics, Gauges
-from gateway.outcome_sink import MemorySink, OutcomeSink
+from gateway.outcome_sink import OutcomeSink, OutcomeTap
+from gateway.outcome_writer import OutcomeWriter, WriterState
 from gateway.routes import RouteCache
 from gateway.shadow import ShadowQueue
 from gateway.state import Gateway
@@ -40,8 +41,8 @@ log = logging.getLogger("gateway")
 READY_PING_SECONDS = 2.0
 
 
-def create_app(settings: Settings, *, sink: OutcomeSink | None = None) -> Starlette:
-    """The gateway app. `sink` replaces the outcome sink (tests and the demo read it)."""
+def create_app(settings: Settings, *, outcome_tap: OutcomeTap | None = None) -> Starlette:
+    """The gateway app; `outcome_tap` sees every outcome the writer acknowledged (tests)."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # noise
     routes = [
         Route("/v1/chat/completions", wrap("chat", api_serve.chat_completions), methods=["POST"]),
@@ -62,7 +63,7 @@ def create_app(settings: Settings, *, sink: OutcomeSink | None = None) -> Starle
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.gateway = await _open(settings, stack, sink or MemorySink())
+            app.state.gateway = await _open(settings, stack, outcome_tap)
             yield
             app.state.gateway.closing = True
 
@@ -73,15 +74,19 @@ def create_app(settings: Settings, *, sink: OutcomeSink | None = None) -> Starle
     )
 
 
-async def _open(settings: Settings, stack: AsyncExitStack, sink: OutcomeSink) -> Gateway:
+async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | None) -> Gateway:
     """Open in dependency order; the stack closes in reverse (shadows and caches first, the
-    engine last), so in-flight work can still record its outcome while closing."""
+    outcome writer after them, flushing what is left, the engine last)."""
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     stack.callback(engine.dispose)
     await asyncio.to_thread(ensure_current, engine)
     sessions = make_session_factory(engine)
+    writer = OutcomeWriter.from_settings(settings)
+    await asyncio.to_thread(writer.start)
+    stack.push_async_callback(asyncio.to_thread, writer.close)
+    sink: OutcomeSink = writer
     client = await stack.enter_async_context(
         httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(60.0))
     )
@@ -103,7 +108,7 @@ async def _open(settings: Settings, stack: AsyncExitStack, sink: OutcomeSink) ->
     shadow_holder.append(shadows)
     upstreams = Upstreams(sessions, keyring, client, settings.data_dir)
     gateway = Gateway(
-        settings, sessions, routes, tokens, coherence, upstreams, sink, metrics, shadows
+        settings, sessions, routes, tokens, coherence, upstreams, sink, metrics, shadows, tap
     )
     await coherence.start()
     stack.push_async_callback(coherence.close)
@@ -123,21 +128,18 @@ async def readyz(request: Request) -> Response:
     """Ready: caches loaded, outcomes recordable (not spool-full), and the database
     reachable, or outcomes spooling while it is away."""
     gw: Gateway = request.app.state.gateway
-    sink = gw.sink.status()
+    outcomes = gw.sink.status()
     database = await _ping(gw)
     checks = {
         "caches_loaded": gw.routes.loaded,
         "database": database,
-        "outcomes": "spool_full" if sink.spool_full else ("ok" if sink.ready else "not_ready"),
+        "outcomes": outcomes.state.value,  # running | degraded (spooling) | spool_full | closed
+        "outcome_backlog": outcomes.backlog,
         "closing": gw.closing,
     }
-    ready = (
-        gw.routes.loaded
-        and not gw.closing
-        and sink.ready
-        and not sink.spool_full
-        and (database or sink.spooling)
-    )
+    # While the database is away, outcomes wait in the spool: still ready, until it fills.
+    spooling = outcomes.state is WriterState.DEGRADED or outcomes.ready
+    ready = gw.routes.loaded and not gw.closing and outcomes.ready and (database or spooling)
     body = orjson.dumps({"status": "ready" if ready else "not_ready", "checks": checks})
     return Response(body, 200 if ready else 503, media_type=JSON)
 

@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.outcome_sink import SinkStatus
+from gateway.outcome_writer import WriterState, WriterStatus
 from registry.keys.repository import effective_status
 from registry.keys.tables import ProviderKeyRow
 from registry.orm import utcnow
@@ -47,7 +47,7 @@ LATENCY_BUCKETS = (
 class Gauges:
     """What the scrape reads from the rest of the gateway."""
 
-    sink: Callable[[], SinkStatus]
+    sink: Callable[[], WriterStatus]
     shadow_depth: Callable[[], int]
     cache_sizes: Callable[[], dict[str, int]]
     sessions: sessionmaker[Session]
@@ -123,7 +123,7 @@ class _ScrapeCollector(Collector):
     def __init__(self, gauges: Gauges) -> None:
         self._gauges = gauges
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         status = self._gauges.sink()
         yield _gauge(
             "modelops_gateway_outcome_queue_depth",
@@ -143,7 +143,12 @@ class _ScrapeCollector(Collector):
         yield _gauge(
             "modelops_gateway_outcome_spool_full",
             "1 while the spool is full and outcomes are refused.",
-            int(status.spool_full),
+            int(status.state is WriterState.SPOOL_FULL),
+        )
+        yield CounterMetricFamily(
+            "modelops_gateway_outcomes_stored",
+            "Outcomes stored in the database by this process's writer.",
+            value=status.stored,
         )
         yield _gauge(
             "modelops_gateway_shadow_queue_depth",

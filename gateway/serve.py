@@ -22,11 +22,11 @@ from gateway.errors import (
     from_provider_error,
     invalid,
 )
-from gateway.outcome_sink import Outcome
 from gateway.routes import ServedModel
 from gateway.state import Gateway
 from registry.domain import Team
 from registry.orm import utcnow
+from registry.outcomes import Outcome
 from registry.routing import ROUTING_KEY_HEADER, RouteTable, RoutingKey, choose_routing_key
 
 T = TypeVar("T")

@@ -19,13 +19,15 @@ from starlette.requests import Request
 from gateway.coherence import Coherence
 from gateway.errors import ApiError, invalid, not_found, unauthorized
 from gateway.metrics import GatewayMetrics
-from gateway.outcome_sink import MemorySink, Outcome, OutcomeSink
+from gateway.outcome_sink import OutcomeSink, OutcomeTap
+from gateway.outcome_spool import SpoolError
 from gateway.routes import RouteCache, ServedModel
 from gateway.shadow import ShadowQueue
 from gateway.tokens import TokenCache
 from gateway.upstreams import Upstreams
 from modelops.settings import Settings
 from registry.domain import Team
+from registry.outcomes import FeedbackStatus, Outcome, record_feedback
 from registry.routing import RouteTable
 from registry.tokens import Scope, TokenPrincipal
 
@@ -48,6 +50,7 @@ class Gateway:
     sink: OutcomeSink
     metrics: GatewayMetrics
     shadows: ShadowQueue
+    tap: OutcomeTap | None = None
     closing: bool = False
 
     # -- the token -------------------------------------------------------------------------
@@ -146,11 +149,15 @@ class Gateway:
 
     async def feedback(
         self, team: Team, request_id: str, quality: float | None, metrics: dict[str, float]
-    ) -> str:
-        """Feedback is rare and may touch the database (off the loop)."""
-        return str(
-            await self._database(self.sink.record_feedback, team, request_id, quality, metrics)
-        )
+    ) -> FeedbackStatus:
+        """Feedback is rare: written at once, in its own transaction (off the loop)."""
+
+        def write() -> FeedbackStatus:
+            with self.sessions.begin() as session:
+                return record_feedback(session, team, request_id, quality=quality, metrics=metrics)
+
+        status: FeedbackStatus = await self._database(write)
+        return status
 
     async def version_id(self, table: RouteTable, version: int) -> int | None:
         """A version of the endpoint's model no longer routed (a report arriving late)."""
@@ -160,12 +167,18 @@ class Gateway:
         found = await self._database(self.routes.version_id, model.model_id, version)
         return None if found is None else int(found)
 
-    def record(self, outcome: Outcome) -> None:
+    def record(self, outcome: Outcome) -> bool:
+        """Hand the outcome to the writer; False (counted, and /readyz says so) when the
+        spool is full or closed."""
         try:
             self.sink.submit(outcome)
-        except Exception as exc:  # spool full or closed: counted, and /readyz says so
+        except SpoolError as exc:
             self.metrics.outcomes_refused.inc()
             log.warning("outcome %s not recorded: %s", outcome.request_id, type(exc).__name__)
+            return False
+        if self.tap is not None:
+            self.tap(outcome)
+        return True
 
     async def _database(self, fn: Any, *args: Any) -> Any:
         """A cache miss: one read in a worker thread; an unreachable database is a 503."""
@@ -190,4 +203,4 @@ def _too_large(size: int, limit: int) -> ApiError:
     )
 
 
-__all__ = ["Gateway", "MemorySink", "new_request_id"]
+__all__ = ["Gateway", "new_request_id"]

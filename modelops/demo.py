@@ -128,8 +128,8 @@ def _lifecycle(rt: Runtime) -> None:
             )
         say(f"10. rollback: v{result.replaced} taken down, v{result.version.version} restored")
         _traffic_after_rollback(gw, result.version.version)
-        say("11. what the gateway recorded, per version:")
-        report(gw, _version_numbers(rt))
+    say("11. what the gateway recorded, per version:")
+    report(rt, gw)
     _print_ledger(rt, between)
 
 
@@ -156,12 +156,6 @@ def _traffic_after_rollback(gw: DemoGateway, version: int) -> None:
         f"   the endpoint followed the rollback: {len(batch)} more tickets served by "
         f"v{version}, {right} classified as a person had"
     )
-
-
-def _version_numbers(rt: Runtime) -> dict[int, int]:
-    with rt.transaction() as session:
-        versions = ModelRepository(session, rt.require_team(session)).versions(MODEL)
-    return {v.id: v.version for v in versions}
 
 
 def _fine_tune(step: str, training: TrainingSettings) -> FineTuneOutcome:

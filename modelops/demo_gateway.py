@@ -11,17 +11,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import uvicorn
 
 from gateway.app import create_app
-from gateway.outcome_sink import MemorySink, Outcome
 from modelops.cli.output import say
 from modelops.runtime import Runtime
 from modelops.settings import Settings
-from registry.endpoints import NewEndpoint, create_endpoint
+from registry.endpoints import EndpointRepository, NewEndpoint, create_endpoint
+from registry.model_repository import ModelRepository
+from registry.orm import utcnow
+from registry.outcomes import window_stats
 from registry.tokens import Scope, TokenRepository
 
 TICKETS = Path("examples/support_tickets/eval.jsonl")
@@ -34,8 +37,8 @@ CHATS = 20  # chat completions through the openai client
 class DemoGateway:
     url: str
     token: str
-    sink: MemorySink
     endpoint: str
+    started: datetime
 
 
 @contextmanager
@@ -47,18 +50,16 @@ def demo_gateway(rt: Runtime, model: str) -> Iterator[DemoGateway]:
         token = TokenRepository(session, team).create("demo", [Scope.INVOKE]).token
     # The embedded database sends no NOTIFY: re-read often so the rollback is seen at once.
     settings = rt.settings.model_copy(update={"gateway_refresh_seconds": 0.25})
-    sink = MemorySink()  # hook: the outcome writer and its rollups replace this
-    with _serving(settings, sink) as url:
-        yield DemoGateway(url, token.get_secret_value(), sink, model)
+    with _serving(settings) as url:
+        yield DemoGateway(url, token.get_secret_value(), model, utcnow())
 
 
 @contextmanager
-def _serving(settings: Settings, sink: MemorySink) -> Iterator[str]:
+def _serving(settings: Settings) -> Iterator[str]:
+    """Until it exits, which stores every outcome still in the writer's spool."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        create_app(settings, sink=sink), log_level="warning", timeout_graceful_shutdown=2
-    )
+    config = uvicorn.Config(create_app(settings), log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -128,18 +129,20 @@ def wait_for_version(gw: DemoGateway, version: int, timeout: float = 10.0) -> No
     raise TimeoutError(f"demo: the endpoint did not move to v{version}")
 
 
-def report(gw: DemoGateway, versions: dict[int, int]) -> None:
-    """Requests, error rate and p95 latency per version, as the gateway recorded them.
-
-    Hook: read from the per-minute rollups (`window_stats`) once outcomes are stored.
-    """
-    by_version: dict[int, list[Outcome]] = {}
-    for outcome in gw.sink.outcomes:
-        by_version.setdefault(outcome.model_version_id, []).append(outcome)
-    say("   version  requests  error rate  p95 latency")
-    for version_id, outcomes in sorted(by_version.items()):
-        latencies = sorted(o.latency_ms for o in outcomes)
-        p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
-        errors = sum(not o.success for o in outcomes) / len(outcomes)
-        label = f"v{versions.get(version_id, version_id)}"
-        say(f"   {label:>7}  {len(outcomes):>8}  {errors:>10.1%}  {p95:>8.2f} ms")
+def report(rt: Runtime, gw: DemoGateway) -> None:
+    """Requests, error rate and p95 latency per version, from the per-minute rollups of the
+    outcomes the gateway recorded (the gateway has stopped, so every outcome is stored)."""
+    with rt.transaction() as session:
+        team = rt.require_team(session)
+        endpoint = EndpointRepository(session, team).get(gw.endpoint)
+        numbers = {v.id: v.version for v in ModelRepository(session, team).versions(endpoint.model)}
+        since = gw.started.replace(second=0, microsecond=0)  # rollups are whole minutes
+        until = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        stats = window_stats(session, team, endpoint.id, since, until)
+    say("   version  requests  error rate  p95 latency (from the rollups)")
+    for version_id, window in sorted(stats.items(), key=lambda item: numbers[item[0]]):
+        p95 = window.latency_histogram.quantile(0.95)
+        shown = "-" if p95 is None else f"{p95.estimate_ms:.2f} ms"
+        errors = window.errors.successes / window.requests
+        version = f"v{numbers[version_id]}"
+        say(f"   {version:>7}  {window.requests:>8}  {errors:>10.1%}  {shown:>11}")

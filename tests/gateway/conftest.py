@@ -19,9 +19,15 @@ import pytest
 from adapters.base import Credential
 from adapters.jobs import FilePurpose, FineTuneRequest, Hyperparameters, JobStatus
 from adapters.local.adapter import LocalAdapter
-from gateway.outcome_sink import MemorySink
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.gateway.support import ROOT, World, build_world, running_gateway, settings_for
+from tests.gateway.support import (
+    ROOT,
+    Recorded,
+    World,
+    build_world,
+    running_gateway,
+    settings_for,
+)
 
 BASE = ROOT / "examples" / "support_tickets" / "base.jsonl"
 
@@ -63,7 +69,7 @@ def world(
 @dataclass
 class Served:
     url: str
-    sink: MemorySink
+    sink: Recorded  # what the writer acknowledged; the rows: `stored_outcomes(world.url)`
     world: World
 
     @property
@@ -73,7 +79,7 @@ class Served:
 
 @pytest.fixture
 def served(world: World) -> Iterator[Served]:
-    sink = MemorySink()
+    sink = Recorded()
     with running_gateway(settings_for(world), sink) as url:
         yield Served(url, sink, world)
 

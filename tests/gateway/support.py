@@ -20,9 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.app import create_app
-from gateway.outcome_sink import MemorySink
 from modelops.settings import Settings
-from registry.database import Database
+from registry.database import Database, make_engine
 from registry.domain import Team
 from registry.endpoints import (
     NewEndpoint,
@@ -33,6 +32,8 @@ from registry.endpoints import (
 )
 from registry.keys import KeyRepository, MasterKeyring
 from registry.lifecycle import NewVersion, register_version
+from registry.outcomes import Outcome
+from registry.outcomes.tables import OutcomeRow
 from registry.tables import ModelRow, ProviderRow
 from registry.teams import TeamRepository
 from registry.tokens import Scope, TokenRepository
@@ -59,12 +60,35 @@ def free_socket() -> socket.socket:
     return sock
 
 
+class Recorded:
+    """Every outcome the gateway's writer acknowledged, as it was handed over (a tap)."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+
+    def __call__(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+
+    def get(self, request_id: str) -> Outcome | None:
+        return next((o for o in self.outcomes if o.request_id == request_id), None)
+
+
+def stored_outcomes(database_url: str) -> dict[str, OutcomeRow]:
+    """The outcome rows in the database, by request id."""
+    engine = make_engine(database_url, pool=False)
+    try:
+        with Session(engine) as session:
+            return {row.request_id: row for row in session.scalars(select(OutcomeRow))}
+    finally:
+        engine.dispose()
+
+
 @contextmanager
-def running_gateway(settings: Settings, sink: MemorySink) -> Iterator[str]:
+def running_gateway(settings: Settings, tap: Recorded) -> Iterator[str]:
     """The gateway app served by uvicorn in a background thread; yields its base URL."""
     sock = free_socket()
     config = uvicorn.Config(
-        create_app(settings, sink=sink),
+        create_app(settings, outcome_tap=tap),
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=2,

@@ -3,6 +3,10 @@ database goes away and back; shadows are mirrored off the response path and reco
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
@@ -12,7 +16,14 @@ from registry.database import Database
 from registry.endpoints import RouteChange, ShadowedVersion, WeightedVersion, set_routes
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.gateway.conftest import Served
-from tests.gateway.support import wait_for
+from tests.gateway.support import (
+    Recorded,
+    World,
+    running_gateway,
+    settings_for,
+    stored_outcomes,
+    wait_for,
+)
 
 CHAT = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -47,21 +58,24 @@ def test_metrics_count_requests_errors_and_latency_per_version(served: Served) -
         assert samples[("modelops_gateway_request_seconds_count", timed)] == versions.count(version)
     errors = frozenset({"route": "chat", "error_class": "endpoint_not_found"}.items())
     assert samples[("modelops_gateway_errors_total", errors)] == 1
-    assert samples[("modelops_gateway_outcome_queue_depth", frozenset())] == 0
+    # The writer stores the six outcomes in the background: the queue drains to 0.
+    wait_for(
+        lambda: _samples(served)[("modelops_gateway_outcome_queue_depth", frozenset())] == 0,
+        10,
+        "the outcome queue drained",
+    )
+    samples = _samples(served)
+    assert samples[("modelops_gateway_outcomes_stored_total", frozenset())] == 6
+    assert samples[("modelops_gateway_outcome_spool_full", frozenset())] == 0
     keys = frozenset({"team": "team-a", "provider": "openai", "state": "active"}.items())
     assert samples[("modelops_gateway_provider_keys", keys)] == 1
 
 
-def test_readyz_flips_while_the_database_is_unreachable(served: Served) -> None:
-    assert httpx.get(served.url + "/healthz").status_code == 200
-    assert httpx.get(served.url + "/readyz").status_code == 200
-    auth = {"authorization": f"Bearer {served.world.token}"}
-    refund = {"text": "refund"}
-    assert httpx.post(served.v1 + "/endpoints/intent/invoke", json=refund, headers=auth).is_success
-    name = make_url(served.world.url).database
-    admin = create_engine(
-        make_url(served.world.url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
+@contextmanager
+def _database_away(url: str) -> Iterator[None]:
+    """No new connections to the test database, and its open ones terminated."""
+    name = make_url(url).database
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
@@ -69,18 +83,68 @@ def test_readyz_flips_while_the_database_is_unreachable(served: Served) -> None:
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
                 {"n": name},
             )
-        wait_for(lambda: httpx.get(served.url + "/readyz").status_code == 503, 10, "not ready")
-        body = httpx.get(served.url + "/readyz").json()
-        assert body["status"] == "not_ready" and body["checks"]["database"] is False
-        assert httpx.get(served.url + "/healthz").status_code == 200  # the process is up
-        # A token and routes already cached still answer: a keyless endpoint keeps serving.
-        invoke = httpx.post(served.v1 + "/endpoints/intent/invoke", json=refund, headers=auth)
-        assert invoke.status_code == 200, invoke.text
+        yield
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         admin.dispose()
-    wait_for(lambda: httpx.get(served.url + "/readyz").status_code == 200, 10, "ready again")
+
+
+def test_while_the_database_is_away_outcomes_spool_until_full_and_none_is_lost(
+    world: World,
+) -> None:
+    """Ready while outcomes spool; 503 once the spool is full; when the database is back
+    the spool drains, and every acknowledged outcome is a row (acknowledged = rows)."""
+    settings = settings_for(world).model_copy(update={"outcome_spool_max_bytes": 1 << 20})
+    tap = Recorded()
+    with running_gateway(settings, tap) as url:
+        auth = {"authorization": f"Bearer {world.token}"}
+        invoke = f"{url}/v1/endpoints/intent/invoke"
+        assert httpx.post(invoke, json={"text": "refund"}, headers=auth).is_success  # cached
+        with _database_away(world.url):
+            # A token and routes already cached still answer: a keyless endpoint keeps serving.
+            for _ in range(5):
+                assert httpx.post(invoke, json={"text": "refund"}, headers=auth).is_success
+            wait_for(lambda: _ready(url)["checks"]["outcomes"] == "degraded", 10, "spooling")
+            ready = httpx.get(f"{url}/readyz")
+            assert ready.status_code == 200 and ready.json()["checks"]["database"] is False
+            assert httpx.get(f"{url}/healthz").status_code == 200
+            refused = _fill_the_spool(url, auth)
+            assert refused.json()["error"]["code"] == "outcome_spool_full"
+            full = httpx.get(f"{url}/readyz")
+            assert full.status_code == 503 and full.json()["checks"]["outcomes"] == "spool_full"
+        wait_for(lambda: httpx.get(f"{url}/readyz").status_code == 200, 30, "ready again")
+        wait_for(lambda: _ready(url)["checks"]["outcome_backlog"] == 0, 30, "spool drained")
+    acknowledged = {o.request_id for o in tap.outcomes}
+    assert len(acknowledged) > 5000
+    assert set(stored_outcomes(world.url)) == acknowledged
+
+
+def _ready(url: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{url}/readyz").json()
+    return body
+
+
+def _fill_the_spool(url: str, auth: dict[str, str]) -> httpx.Response:
+    """Report batches of outcomes until the gateway refuses one (at most 100 batches)."""
+    for batch in range(100):
+        outcomes = [
+            {
+                "request_id": f"req_fill_{batch}_{i}",
+                "endpoint": "assistant",
+                "version": 1,
+                "latency_ms": 12.5,
+                "success": True,
+                "input_tokens": 10,
+                "output_tokens": 3,
+            }
+            for i in range(1000)
+        ]
+        response = httpx.post(f"{url}/v1/outcomes", json={"outcomes": outcomes}, headers=auth)
+        if response.status_code == 503:
+            return response
+        assert response.status_code == 200, response.text
+    raise AssertionError("the spool never filled")
 
 
 def test_shadow_requests_are_recorded_and_never_returned(

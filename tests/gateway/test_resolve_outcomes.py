@@ -13,7 +13,7 @@ from sqlalchemy import select
 from registry.database import Database
 from registry.leases.tables import KeyLeaseRow
 from tests.gateway.conftest import Served
-from tests.gateway.support import FAKE_KEY
+from tests.gateway.support import FAKE_KEY, stored_outcomes, wait_for
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -96,11 +96,13 @@ def test_reported_outcomes_join_their_request_id_once(served: Served) -> None:
             served.v1 + "/outcomes", json={"outcomes": [report, failed]}, headers=auth
         )
         assert response.status_code == 200 and response.json()["accepted"] == 2
-    stored = {o.request_id: o for o in served.sink.outcomes}
-    assert len(served.sink.outcomes) == 2
+    wait_for(lambda: len(stored_outcomes(served.world.url)) == 2, 10, "both rows are stored")
+    stored = stored_outcomes(served.world.url)
+    assert set(stored) == {resolved["request_id"], failed["request_id"]}  # once each
     mine = stored[resolved["request_id"]]
-    assert (mine.latency_ms, mine.input_tokens, mine.output_tokens) == (812.5, 120, 30)
+    assert (mine.latency_us, mine.input_tokens, mine.output_tokens) == (812_500, 120, 30)
     assert mine.model_version_id == resolved["version"]  # versions 1 and 2 are ids 1 and 2
+    assert mine.metrics == {"tool_calls": 2.0}
     assert stored[failed["request_id"]].error_class == "upstream_timeout"
 
 
@@ -139,19 +141,23 @@ def test_a_bad_outcome_refuses_the_whole_batch_by_field(
 def test_feedback_joins_a_served_request_by_its_id(served: Served) -> None:
     auth = _auth(served.world.token)
     chat = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}
-    request_id = httpx.post(served.v1 + "/chat/completions", json=chat, headers=auth).headers[
-        "x-modelops-request-id"
-    ]
-    first = httpx.post(
-        served.v1 + "/feedback", json={"request_id": request_id, "quality": 0.9}, headers=auth
-    )
+    answer = httpx.post(served.v1 + "/chat/completions", json=chat, headers=auth)
+    request_id = answer.headers["x-modelops-request-id"]
+    wait_for(lambda: request_id in stored_outcomes(served.world.url), 10, "the outcome is stored")
+
+    def feedback(body: dict[str, object], token: str = served.world.token) -> httpx.Response:
+        return httpx.post(served.v1 + "/feedback", json=body, headers=_auth(token))
+
+    first = feedback({"request_id": request_id, "quality": 0.9})
     assert first.json() == {"object": "feedback", "request_id": request_id, "status": "applied"}
-    later = {"request_id": request_id, "metrics": {"customer_satisfaction": 4.2}}
-    assert httpx.post(served.v1 + "/feedback", json=later, headers=auth).status_code == 200
-    assert served.sink.feedback[request_id] == (0.9, {"customer_satisfaction": 4.2})
-    early = httpx.post(
-        served.v1 + "/feedback", json={"request_id": "req_not_yet", "quality": 1}, headers=auth
-    )
-    assert early.json()["status"] == "pending"
-    empty = httpx.post(served.v1 + "/feedback", json={"request_id": request_id}, headers=auth)
+    later = feedback({"request_id": request_id, "metrics": {"customer_satisfaction": 4.2}})
+    assert later.status_code == 200
+    row = stored_outcomes(served.world.url)[request_id]
+    assert (row.quality, row.metrics) == (0.9, {"customer_satisfaction": 4.2})
+    assert feedback({"request_id": "req_not_yet", "quality": 1}).json()["status"] == "pending"
+    # Another team's feedback for this request id never reaches it.
+    theirs = feedback({"request_id": request_id, "quality": 0.1}, served.world.b_token)
+    assert theirs.json()["status"] == "pending"
+    assert stored_outcomes(served.world.url)[request_id].quality == 0.9
+    empty = feedback({"request_id": request_id})
     assert empty.status_code == 400 and empty.json()["error"]["param"] == "quality"
