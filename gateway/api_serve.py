@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import time
 
 import orjson
 from starlette.requests import Request
@@ -11,11 +10,16 @@ from starlette.responses import Response, StreamingResponse
 
 from adapters.base import Credential
 from adapters.chat import ChatResponse, ClassificationRequest, ClassificationResponse
+from adapters.openai.compat import completion_to_openai
+from adapters.streaming import ChatStream
 from gateway import openai_shape
 from gateway.errors import JSON, ApiError, invalid
 from gateway.handler import Context
-from gateway.serve import Usage, call_version, mirror, route
-from gateway.state import new_request_id
+from gateway.openai_shape import ChatCall
+from gateway.serve import Routed, Usage, call_version, mirror, route
+from gateway.state import Gateway, new_request_id
+from gateway.streams import relay
+from registry.domain import Team
 from registry.routing import ROUTING_KEY_HEADER
 from registry.tokens import Scope
 
@@ -24,29 +28,52 @@ MAX_TEXT_CHARS = 100_000
 
 
 async def chat_completions(request: Request, ctx: Context) -> Response:
+    started = time.perf_counter()
     gw = ctx.gateway
     principal = await gw.principal(request, Scope.INVOKE)
     call = openai_shape.read_chat(await gw.json_body(request))
     table, model = await gw.endpoint(principal, call.endpoint)
     openai_shape.check_chat_category(model.category, call.endpoint)
-    routed = route(
-        table, model, request.headers.get(ROUTING_KEY_HEADER), call.user, new_request_id()
-    )
+    header = request.headers.get(ROUTING_KEY_HEADER)
+    routed = route(table, model, header, call.user, new_request_id())
     ctx.label(call.endpoint, routed.version)
-    _, adapter = gw.upstreams.chat(principal.team, model)
+    team = principal.team
+    if call.stream:
+        return await _stream(gw, team, routed, call, ctx, started)
+    _, adapter = gw.upstreams.chat(team, model)
 
     async def send(credential: Credential, provider_model_id: str) -> ChatResponse:
-        return await adapter.chat(credential, call.request(provider_model_id))
+        return await adapter.chat(credential, call.for_version(provider_model_id))
 
-    answer = await call_version(gw, principal.team, routed, send, _chat_usage)
-    mirror(gw, principal.team, routed, send, _chat_usage)
-    if call.stream:
-        chunks = openai_shape.chunks(answer, call.endpoint, call.include_usage)
-        return StreamingResponse(
-            _sse(chunks), headers=routed.headers, media_type="text/event-stream"
-        )
-    body = orjson.dumps(openai_shape.completion(answer, call.endpoint))
+    answer = await call_version(gw, team, routed, send, _chat_usage, started=started)
+    mirror(gw, team, routed, send, _chat_usage)
+    if answer.raw is not None:  # the provider speaks OpenAI: its JSON, under the endpoint's name
+        body = orjson.dumps({**answer.raw, "model": call.endpoint})
+    else:
+        created = int(time.time())
+        body = orjson.dumps(completion_to_openai(answer, model=call.endpoint, created=created))
     return Response(body, headers=routed.headers, media_type=JSON)
+
+
+async def _stream(
+    gw: Gateway, team: Team, routed: Routed, call: ChatCall, ctx: Context, started: float
+) -> Response:
+    """Open the stream through the pool (failover until the first chunk), then relay it."""
+    _, adapter = gw.upstreams.chat_stream(team, routed.model)
+
+    async def open_stream(credential: Credential, provider_model_id: str) -> ChatStream:
+        return await adapter.open_chat_stream(credential, call.for_version(provider_model_id))
+
+    stream = await call_version(gw, team, routed, open_stream, None, started=started)
+    _, chatter = gw.upstreams.chat(team, routed.model)
+
+    async def send(credential: Credential, provider_model_id: str) -> ChatResponse:
+        return await chatter.chat(credential, call.for_version(provider_model_id))
+
+    mirror(gw, team, routed, send, _chat_usage)  # shadows answer whole: nobody reads them
+    ctx.streaming = True
+    chunks = relay(gw, team, routed, stream, include_usage=call.include_usage, started=started)
+    return StreamingResponse(chunks, headers=routed.headers, media_type="text/event-stream")
 
 
 async def invoke(request: Request, ctx: Context) -> Response:
@@ -142,9 +169,3 @@ def _chat_usage(answer: ChatResponse) -> Usage:
 
 def _classification_usage(answer: ClassificationResponse) -> Usage:
     return Usage(answer.usage.input_tokens, answer.usage.output_tokens)
-
-
-async def _sse(chunks: list[dict[str, Any]]) -> AsyncIterator[bytes]:
-    for chunk in chunks:
-        yield b"data: " + orjson.dumps(chunk) + b"\n\n"
-    yield b"data: [DONE]\n\n"

@@ -20,12 +20,13 @@ log = logging.getLogger("gateway")
 class Context:
     """What a handler tells the wrapper: which endpoint and version answered."""
 
-    __slots__ = ("endpoint", "gateway", "version")
+    __slots__ = ("endpoint", "gateway", "streaming", "version")
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.endpoint = ""
         self.version = ""
+        self.streaming = False  # the relay times the answer when its last byte is sent
 
     def label(self, endpoint: str, version: int) -> None:
         self.endpoint = endpoint
@@ -63,7 +64,7 @@ def wrap(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]
             ctx.endpoint,
             ctx.version,
             response.status_code,
-            time.perf_counter() - started if ctx.endpoint else None,
+            time.perf_counter() - started if ctx.endpoint and not ctx.streaming else None,
         )
         return response
 

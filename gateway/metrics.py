@@ -101,12 +101,15 @@ class GatewayMetrics:
             ).inc
         count()
         if seconds is not None:
-            timed = self._timed.get((endpoint, version))
-            if timed is None:
-                timed = self._timed[(endpoint, version)] = self.latency.labels(
-                    endpoint, version
-                ).observe
-            timed(seconds)
+            self.time(endpoint, version, seconds)
+
+    def time(self, endpoint: str, version: str, seconds: float) -> None:
+        timed = self._timed.get((endpoint, version))
+        if timed is None:
+            timed = self._timed[(endpoint, version)] = self.latency.labels(
+                endpoint, version
+            ).observe
+        timed(seconds)
 
     def error(self, route: str, error_class: str) -> None:
         count = self._errors.get((route, error_class))

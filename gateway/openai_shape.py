@@ -1,38 +1,27 @@
-"""OpenAI's chat completion request and response, read and written by hand: each bad field
-gets a 400 naming it (`param`, as OpenAI names them: `messages[0].role`), and nothing costs a
-pydantic round trip beyond the adapters' own `ChatRequest`.
+"""OpenAI's chat completion request as the gateway reads it: the fields it routes on and the
+standard ones checked here so a bad one gets a 400 naming it (`param`, as OpenAI names
+them: `messages[0].role`); the body then becomes a ChatRequest through the adapters' own
+reader (`adapters.openai.compat`), other OpenAI fields riding along in `extra`.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.chat import ChatMessage, ChatRequest, ChatResponse, Role
+from pydantic import ValidationError
+
+from adapters.chat import ChatRequest, Role
+from adapters.openai.compat import chat_request_from_openai
 from gateway.errors import ApiError, invalid
 
-ROLES = {role.value: role for role in Role}
+ROLES = frozenset(role.value for role in Role)
 MAX_MESSAGES = 10_000
 MAX_STOP = 4
-SUPPORTED = frozenset(
-    {
-        "model",
-        "messages",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "stop",
-        "seed",
-        "stream",
-        "stream_options",
-        "user",
-        "n",
-    }
-)
+# A classifier answers a chat with its label (as evaluations ask it), so both are chat.
+CHAT_CATEGORIES = ("chat", "classification")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,117 +32,85 @@ class ChatCall:
     stream: bool
     include_usage: bool
     user: str | None
-    messages: tuple[ChatMessage, ...]
-    params: dict[str, Any]  # temperature, top_p, max_tokens, stop, seed (those given)
+    request: ChatRequest  # `model` is the endpoint's name until `for_version`
 
-    def request(self, provider_model_id: str) -> ChatRequest:
-        return ChatRequest(model=provider_model_id, messages=list(self.messages), **self.params)
+    def for_version(self, provider_model_id: str) -> ChatRequest:
+        return self.request.model_copy(update={"model": provider_model_id})
 
 
 def read_chat(body: object) -> ChatCall:
     """The request body as a ChatCall, or an ApiError naming the first bad field."""
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object", None)
-    unknown = sorted(set(body) - SUPPORTED)
-    if unknown:
-        raise invalid(
-            f"{unknown[0]!r} is not supported by this gateway; supported fields: "
-            + ", ".join(sorted(SUPPORTED)),
-            unknown[0],
-            "unsupported_parameter",
-        )
     endpoint = _string(body, "model", required=True)
     assert endpoint is not None
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise invalid(f"'stream' must be true or false, got {_show(stream)}", "stream")
+    _check_messages(body.get("messages"))
+    _check_params(body)
+    include_usage = _include_usage(body.get("stream_options"), bool(stream))
+    try:
+        request = chat_request_from_openai(body)
+    except ValidationError as exc:
+        raise _from_validation(exc) from None
     return ChatCall(
         endpoint=endpoint,
         stream=bool(stream),
-        include_usage=_include_usage(body.get("stream_options"), bool(stream)),
+        include_usage=include_usage,
         user=_string(body, "user", limit=256),
-        messages=_messages(body.get("messages")),
-        params=_params(body),
+        request=request,
     )
 
 
-def _messages(value: object) -> tuple[ChatMessage, ...]:
+def check_chat_category(category: str, endpoint: str) -> None:
+    if category not in CHAT_CATEGORIES:
+        raise ApiError(
+            400,
+            f"endpoint {endpoint!r} serves {category!r}, not chat; chat completions serve "
+            f"{' and '.join(CHAT_CATEGORIES)} endpoints",
+            param="model",
+            code="wrong_category",
+        )
+
+
+def _check_messages(value: object) -> None:
     if not isinstance(value, list) or not value:
         raise invalid("'messages' must be a non-empty array of messages", "messages")
     if len(value) > MAX_MESSAGES:
         raise invalid(f"'messages' has {len(value)} items; at most {MAX_MESSAGES}", "messages")
-    return tuple(_message(item, f"messages[{i}]") for i, item in enumerate(value))
+    for i, item in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(item, dict):
+            raise invalid(f"'{where}' must be an object with 'role' and 'content'", where)
+        role = item.get("role")
+        if role not in ROLES:
+            allowed = ", ".join(r.value for r in Role)
+            raise invalid(f"'{where}.role' is {_show(role)}; allowed: {allowed}", f"{where}.role")
+        content = item.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise invalid(
+                f"'{where}.content' must be a string, an array of content parts, or null",
+                f"{where}.content",
+            )
 
 
-def _message(item: object, where: str) -> ChatMessage:
-    if not isinstance(item, dict):
-        raise invalid(f"'{where}' must be an object with 'role' and 'content'", where)
-    role = ROLES.get(item.get("role"))  # type: ignore[arg-type]
-    if role is None:
-        allowed = ", ".join(ROLES)
-        raise invalid(
-            f"'{where}.role' is {_show(item.get('role'))}; allowed: {allowed}", f"{where}.role"
-        )
-    extra = sorted(set(item) - {"role", "content", "name"})
-    if extra:
-        raise invalid(
-            f"'{where}.{extra[0]}' is not supported by this gateway", f"{where}.{extra[0]}"
-        )
-    return ChatMessage(role=role, content=_content(item.get("content"), f"{where}.content"))
-
-
-def _content(value: object, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):  # content parts: text only
-        texts = []
-        for i, part in enumerate(value):
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise invalid(f"'{where}[{i}]' must be a text part", f"{where}[{i}]")
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise invalid(f"'{where}[{i}].text' must be a string", f"{where}[{i}].text")
-            texts.append(text)
-        return "".join(texts)
-    raise invalid(f"'{where}' must be a string or an array of text parts", where)
-
-
-def _params(body: Mapping[str, object]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    temperature = _number(body, "temperature", 0.0, 2.0)
-    if temperature is not None:
-        params["temperature"] = temperature
-    top_p = _number(body, "top_p", 0.0, 1.0)
-    if top_p is not None:
-        params["top_p"] = top_p
-    max_tokens = _integer(body, "max_completion_tokens") or _integer(body, "max_tokens")
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
-    n = _integer(body, "n")
-    if n not in (None, 1):
-        raise invalid("'n' must be 1: the gateway returns one choice", "n")
+def _check_params(body: Mapping[str, object]) -> None:
+    _number(body, "temperature", 0.0, 2.0)
+    _number(body, "top_p", 0.0, 1.0)
+    _integer(body, "max_completion_tokens")
+    _integer(body, "max_tokens")
     seed = body.get("seed")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise invalid(f"'seed' must be an integer, got {_show(seed)}", "seed")
-        params["seed"] = seed
-    stop = _stop(body.get("stop"))
-    if stop is not None:
-        params["stop"] = stop
-    return params
-
-
-def _stop(value: object) -> list[str] | None:
-    if value is None:
-        return None
-    stops = [value] if isinstance(value, str) else value
-    if (
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise invalid(f"'seed' must be an integer, got {_show(seed)}", "seed")
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else stop
+    if stop is not None and (
         not isinstance(stops, list)
         or not 1 <= len(stops) <= MAX_STOP
         or not all(isinstance(s, str) and s for s in stops)
     ):
         raise invalid(f"'stop' must be a string or 1 to {MAX_STOP} non-empty strings", "stop")
-    return stops
 
 
 def _include_usage(value: object, stream: bool) -> bool:
@@ -161,14 +118,26 @@ def _include_usage(value: object, stream: bool) -> bool:
         return False
     if not stream:
         raise invalid("'stream_options' is only allowed with 'stream': true", "stream_options")
-    if not isinstance(value, dict) or set(value) - {"include_usage"}:
-        raise invalid("'stream_options' may only hold 'include_usage'", "stream_options")
+    if not isinstance(value, dict):
+        raise invalid("'stream_options' must be an object", "stream_options")
     usage = value.get("include_usage", False)
     if not isinstance(usage, bool):
         raise invalid(
             "'stream_options.include_usage' must be true or false", "stream_options.include_usage"
         )
     return usage
+
+
+def _from_validation(exc: ValidationError) -> ApiError:
+    """The first problem pydantic found, under OpenAI's name for its place."""
+    first = exc.errors()[0]
+    # `parts` is where the adapters keep OpenAI's content list: name it as the client did.
+    loc = ["content" if part == "parts" else part for part in first["loc"] if part != "extra"]
+    param = ""
+    for part in loc:
+        param += f"[{part}]" if isinstance(part, int) else (f".{part}" if param else str(part))
+    message = first["msg"].removeprefix("Value error, ")
+    return invalid(f"'{param or 'body'}': {message}", param or None)
 
 
 def _string(
@@ -184,11 +153,9 @@ def _string(
     return value
 
 
-def _number(body: Mapping[str, object], name: str, low: float, high: float) -> float | None:
+def _number(body: Mapping[str, object], name: str, low: float, high: float) -> None:
     value = body.get(name)
-    if value is None:
-        return None
-    if (
+    if value is not None and (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
@@ -197,86 +164,16 @@ def _number(body: Mapping[str, object], name: str, low: float, high: float) -> f
         raise invalid(
             f"'{name}' must be a number from {low:g} to {high:g}, got {_show(value)}", name
         )
-    return float(value)
 
 
-def _integer(body: Mapping[str, object], name: str) -> int | None:
+def _integer(body: Mapping[str, object], name: str) -> None:
     value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000
+    ):
         raise invalid(f"'{name}' must be an integer from 1 to 1000000, got {_show(value)}", name)
-    return value
 
 
-def _show(value: object) -> str:
+def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-# -- responses ----------------------------------------------------------------------------
-
-
-def completion(response: ChatResponse, endpoint: str) -> dict[str, Any]:
-    """The adapters' answer in OpenAI's `chat.completion` shape, `model` = the endpoint."""
-    body: dict[str, Any] = {
-        "id": response.id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": endpoint,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": response.content, "refusal": None},
-                "logprobs": None,
-                "finish_reason": response.finish_reason.value,
-            }
-        ],
-    }
-    if response.usage is not None:
-        body["usage"] = _usage(response)
-    return body
-
-
-def chunks(response: ChatResponse, endpoint: str, include_usage: bool) -> list[dict[str, Any]]:
-    """A whole answer as OpenAI's stream of `chat.completion.chunk` objects."""
-    base = {"id": response.id, "object": "chat.completion.chunk", "created": int(time.time())}
-    base["model"] = endpoint
-
-    def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**base, "choices": [choice]}
-
-    out = [
-        chunk({"role": "assistant", "content": ""}, None),
-        chunk({"content": response.content}, None),
-        chunk({}, response.finish_reason.value),
-    ]
-    if include_usage and response.usage is not None:
-        out.append({**base, "choices": [], "usage": _usage(response)})
-    return out
-
-
-def _usage(response: ChatResponse) -> dict[str, int]:
-    assert response.usage is not None
-    usage = response.usage
-    return {
-        "prompt_tokens": usage.input_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.input_tokens + usage.output_tokens,
-    }
-
-
-# A classifier answers a chat with its label (as evaluations ask it), so both are chat.
-CHAT_CATEGORIES = ("chat", "classification")
-
-
-def check_chat_category(category: str, endpoint: str) -> None:
-    if category not in CHAT_CATEGORIES:
-        raise ApiError(
-            400,
-            f"endpoint {endpoint!r} serves {category!r}, not chat; chat completions serve "
-            f"{' and '.join(CHAT_CATEGORIES)} endpoints",
-            param="model",
-            code="wrong_category",
-        )

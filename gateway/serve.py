@@ -78,11 +78,18 @@ class Usage:
 
 
 async def call_version(
-    gw: Gateway, team: Team, routed: Routed, call: Call[T], usage: Callable[[T], Usage]
+    gw: Gateway,
+    team: Team,
+    routed: Routed,
+    call: Call[T],
+    usage: Callable[[T], Usage] | None,
+    *,
+    started: float | None = None,
 ) -> T:
-    """One call of the routed version through the pool; its outcome is recorded whatever
-    happens. Provider and pool failures come back as the ApiError the client sees."""
-    started = time.perf_counter()
+    """One call of the routed version through the pool. Provider and pool failures come
+    back as the ApiError the client sees, their outcome recorded; so is a success's, unless
+    `usage` is None (a stream, whose outcome is recorded when it ends)."""
+    started = time.perf_counter() if started is None else started
     try:
         handle = gw.upstreams.handle(team, routed.model)
         model_id = routed.provider_model_id
@@ -91,7 +98,8 @@ async def call_version(
         error = _api_error(exc)
         gw.record(outcome(routed, team, started, None, error.error_class))
         raise error from None
-    gw.record(outcome(routed, team, started, usage(result.value), None))
+    if usage is not None:
+        gw.record(outcome(routed, team, started, usage(result.value), None))
     return result.value
 
 
@@ -120,10 +128,17 @@ def mirror(
 
 
 def outcome(
-    routed: Routed, team: Team, started: float, usage: Usage | None, error_class: str | None
+    routed: Routed,
+    team: Team,
+    started: float,
+    usage: Usage | None,
+    error_class: str | None,
+    *,
+    ttft_ms: float | None = None,
 ) -> Outcome:
     model = routed.model
     tokens = usage or Usage()
+    latency_ms = (time.perf_counter() - started) * 1000.0
     cost = tokens.input_tokens * model.input_per_1k + tokens.output_tokens * model.output_per_1k
     return Outcome(
         request_id=routed.request_id,
@@ -131,7 +146,8 @@ def outcome(
         endpoint_id=routed.table.endpoint_id,
         model_version_id=routed.version_id,
         at=routed.at,
-        latency_ms=(time.perf_counter() - started) * 1000.0,
+        latency_ms=latency_ms,
+        ttft_ms=None if ttft_ms is None else min(ttft_ms, latency_ms),
         success=error_class is None,
         error_class=error_class,
         input_tokens=tokens.input_tokens,

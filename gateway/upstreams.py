@@ -8,8 +8,13 @@ from pathlib import Path
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import ChatAdapter, ClassificationAdapter
-from adapters.registry import chat_adapter, classification_adapter, create_adapter
+from adapters.base import ChatAdapter, ChatStreamAdapter, ClassificationAdapter
+from adapters.registry import (
+    chat_adapter,
+    chat_stream_adapter,
+    classification_adapter,
+    create_adapter,
+)
 from dispatch.providers import CallPolicy, ProviderHandle
 from gateway.routes import ServedModel
 from registry.domain import Provider, Team
@@ -32,6 +37,7 @@ class Upstreams:
         # isinstance against a runtime-checkable Protocol costs ~40 µs: once per handle.
         self._chat: dict[tuple[int, str], ChatAdapter] = {}
         self._classify: dict[tuple[int, str], ClassificationAdapter] = {}
+        self._stream: dict[tuple[int, str], ChatStreamAdapter] = {}
 
     def chat(self, team: Team, model: ServedModel) -> tuple[ProviderHandle, ChatAdapter]:
         """The handle and its adapter as a chat adapter (UnsupportedCategoryError if not)."""
@@ -40,6 +46,16 @@ class Upstreams:
         adapter = self._chat.get(key)
         if adapter is None:
             adapter = self._chat[key] = chat_adapter(handle.adapter)
+        return handle, adapter
+
+    def chat_stream(
+        self, team: Team, model: ServedModel
+    ) -> tuple[ProviderHandle, ChatStreamAdapter]:
+        handle = self.handle(team, model)
+        key = (team.id, model.provider)
+        adapter = self._stream.get(key)
+        if adapter is None:
+            adapter = self._stream[key] = chat_stream_adapter(handle.adapter)
         return handle, adapter
 
     def classifier(

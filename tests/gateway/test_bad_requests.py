@@ -67,7 +67,7 @@ CASES = [
         {"json": {"model": "assistant", "messages": [{"role": "user", "content": 7}]}},
         400,
         "messages[0].content",
-        "string or an array of text parts",
+        "must be a string, an array of content parts, or null",
     ),
     (
         "invalid stream flag",
@@ -84,11 +84,11 @@ CASES = [
         "from 0 to 2, got 3",
     ),
     (
-        "unsupported field",
-        {"json": {**GOOD, "tools": []}},
+        "content part without a type",
+        {"json": {**GOOD, "messages": [{"role": "user", "content": [{"text": "hi"}]}]}},
         400,
-        "tools",
-        "'tools' is not supported",
+        "messages[0].content",
+        "content[0].type: a part needs a type such as 'text'",
     ),
     (
         "stream options without stream",

@@ -133,3 +133,27 @@ def test_a_classifier_answers_a_chat_with_its_label(served: Served) -> None:
         "account_update",
         "feature_request",
     }
+
+
+def test_openai_fields_beyond_the_standard_ones_reach_an_openai_provider(
+    served: Served, openai_server: FakeOpenAIServer
+) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    _client(served).chat.completions.create(
+        model="assistant", messages=MESSAGES, tools=tools, response_format={"type": "text"}
+    )
+    [sent] = openai_server.requests_to("/chat/completions")
+    assert sent.json()["tools"] == tools and sent.json()["response_format"] == {"type": "text"}
+
+
+def test_a_provider_that_cannot_send_a_field_refuses_it_by_name(served: Served) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        _client(served).chat.completions.create(
+            model="intent",
+            messages=MESSAGES,
+            tools=[{"type": "function", "function": {"name": "f"}}],
+        )
+    assert isinstance(caught.value.body, dict)
+    assert (
+        "extra.tools: provider kind 'local' cannot send this field" in caught.value.body["message"]
+    )
