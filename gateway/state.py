@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,6 +33,7 @@ from registry.routing import RouteTable
 from registry.tokens import Scope, TokenPrincipal
 
 log = logging.getLogger("gateway")
+T = TypeVar("T")
 REQUEST_ID_PREFIX = "req_"
 
 
@@ -156,16 +158,14 @@ class Gateway:
             with self.sessions.begin() as session:
                 return record_feedback(session, team, request_id, quality=quality, metrics=metrics)
 
-        status: FeedbackStatus = await self._database(write)
-        return status
+        return await self._database(write)
 
     async def version_id(self, table: RouteTable, version: int) -> int | None:
         """A version of the endpoint's model no longer routed (a report arriving late)."""
         model = self.routes.model(table)
         if model is None:
             return None
-        found = await self._database(self.routes.version_id, model.model_id, version)
-        return None if found is None else int(found)
+        return await self._database(self.routes.version_id, model.model_id, version)
 
     def record(self, outcome: Outcome) -> bool:
         """Hand the outcome to the writer; False (counted, and /readyz says so) when the
@@ -180,7 +180,7 @@ class Gateway:
             self.tap(outcome)
         return True
 
-    async def _database(self, fn: Any, *args: Any) -> Any:
+    async def _database(self, fn: Callable[..., T], *args: object) -> T:
         """A cache miss: one read in a worker thread; an unreachable database is a 503."""
         try:
             return await asyncio.to_thread(fn, *args)

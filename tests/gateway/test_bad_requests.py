@@ -245,3 +245,38 @@ def test_no_free_key_is_the_gateways_own_429_with_retry_after(
     again = _post(served, CHAT, served.world.token, json=GOOD)
     assert again.status_code == 429 and 290 <= int(again.headers["retry-after"]) <= 300
     assert len(openai_server.requests_to(CHAT)) == 1
+
+
+def test_a_request_in_flight_when_its_endpoint_is_undeployed_finishes(
+    served: Served, openai_server: FakeOpenAIServer
+) -> None:
+    import threading
+
+    from tests.fakes.server import Fault
+    from tests.gateway.support import wait_for
+
+    openai_server.script("sk-test-gateway-0001", Fault.hang(1.0))
+    answers: list[httpx.Response] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            _post(served, CHAT, served.world.token, json=GOOD, timeout=30)
+        )
+    )
+    slow.start()
+    wait_for(lambda: openai_server.requests_to(CHAT), 10, "the slow call reached the provider")
+    database = Database.open(served.world.url)
+    with database.transaction() as session:
+        undeploy_endpoint(
+            session,
+            served.world.team,
+            EndpointChange(endpoint="assistant", actor="ops", reason="now"),
+        )
+    database.close()
+    wait_for(
+        lambda: _post(served, CHAT, served.world.token, json=GOOD).status_code == 409,
+        1.0,
+        "new requests refused",
+    )
+    slow.join(timeout=30)
+    [answer] = answers
+    assert answer.status_code == 200, answer.text

@@ -183,3 +183,25 @@ def test_shadow_requests_are_recorded_and_never_returned(
     assert served_outcome is not None and served_outcome.model_version_id == 1
     models = [r.json()["model"] for r in openai_server.requests_to("/chat/completions")]
     assert "gpt-fake-2" in models
+
+
+def test_token_use_is_written_in_a_batch_not_per_request(world: World) -> None:
+    from registry.tokens import TokenRepository
+
+    def last_used() -> object:
+        database = Database.open(world.url)
+        with database.transaction() as session:
+            [token] = [
+                t for t in TokenRepository(session, world.team).list() if t.id == world.token_id
+            ]
+        database.close()
+        return token.last_used_at
+
+    with running_gateway(settings_for(world), Recorded()) as url:
+        auth = {"authorization": f"Bearer {world.token}"}
+        for _ in range(3):
+            assert httpx.post(
+                f"{url}/v1/endpoints/intent/invoke", json={"text": "hi"}, headers=auth
+            ).is_success
+        assert last_used() is None  # nothing written per request
+    assert last_used() is not None  # the batch is written, at the latest on shutdown
