@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dispatch.keyed_call import CallPolicy
 from gateway import api_report, api_serve
 from gateway.coherence import Coherence
 from gateway.errors import JSON, error_response
@@ -106,7 +107,7 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     )
     shadows = ShadowQueue(settings.gateway_shadow_queue, metrics.shadow_dropped.inc)
     shadow_holder.append(shadows)
-    upstreams = Upstreams(sessions, keyring, client, settings.data_dir)
+    upstreams = Upstreams(sessions, keyring, client, settings.data_dir, _call_policy(settings))
     gateway = Gateway(
         settings, sessions, routes, tokens, coherence, upstreams, sink, metrics, shadows, tap
     )
@@ -115,6 +116,17 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     shadows.start()
     stack.push_async_callback(shadows.close)
     return gateway
+
+
+def _call_policy(settings: Settings) -> CallPolicy:
+    """Dispatch's policy, with the gateway's budget when one is set (attempts fit inside)."""
+    default = CallPolicy()
+    budget = settings.gateway_call_budget_seconds
+    if budget is None:
+        return default
+    return CallPolicy(
+        budget_seconds=budget, attempt_timeout_seconds=min(default.attempt_timeout_seconds, budget)
+    )
 
 
 # -- operational routes -------------------------------------------------------------------

@@ -32,7 +32,11 @@ from adapters.errors import (
     TransientError,
 )
 from dispatch.keyed_call import BudgetExhaustedError, CallFailedError, NoUsableKeyError
+from registry.keys import KeyOutcome
 from registry.orm import utcnow
+
+_COOLING_KEYS = frozenset({KeyOutcome.RATE_LIMITED, KeyOutcome.KEY_SCOPED})
+_MODEL_DOWN = frozenset({KeyOutcome.MODEL_SCOPED, KeyOutcome.UNREACHABLE})
 
 JSON = "application/json"
 
@@ -121,11 +125,23 @@ def from_provider_error(exc: ProviderError) -> ApiError:
 
 
 def from_call_failure(exc: CallFailedError, now: datetime | None = None) -> ApiError:
-    """No key answered. When one frees up later, that is the gateway's own 429 with
-    Retry-After; a pool with no usable key at all is a 503; an exhausted budget a 504."""
-    if exc.first_free_at is not None or isinstance(exc, NoUsableKeyError):
+    """No key answered, and what the attempts met decides the answer: keys cooling (or none
+    tried, all cooling) is the gateway's own 429 with Retry-After; the model cooling after
+    5xx or an unreachable provider is a 503; attempts that timed out are a 504; a pool with
+    no usable key at all is a 503."""
+    last = exc.attempts[-1].outcome if exc.attempts else None
+    if isinstance(exc, NoUsableKeyError):
+        return no_key_free(exc.summary, None, now)
+    if exc.first_free_at is not None and (last is None or last in _COOLING_KEYS):
         return no_key_free(exc.summary, exc.first_free_at, now)
-    if isinstance(exc, BudgetExhaustedError):
+    if last in _MODEL_DOWN:
+        error = _upstream(
+            503, f"the provider cannot serve now: {exc.summary}", "upstream_unavailable"
+        )
+        if exc.first_free_at is not None:
+            error.headers["retry-after"] = str(_seconds_until(exc.first_free_at, now))
+        return error
+    if last == KeyOutcome.TIMED_OUT or isinstance(exc, BudgetExhaustedError):
         return _upstream(504, exc.summary, "upstream_timeout")
     return _upstream(502, exc.summary, "upstream_error")
 
@@ -137,7 +153,7 @@ def no_key_free(
     deadline), or a 503 when no key ever will (none added, or all disabled)."""
     if first_free_at is None:
         return _upstream(503, f"no usable provider key: {summary}", "no_usable_key")
-    wait = max(1, math.ceil((first_free_at - (now or utcnow())).total_seconds()))
+    wait = _seconds_until(first_free_at, now)
     return ApiError(
         429,
         f"every provider key is busy or cooling; retry after {wait}s",
@@ -149,6 +165,10 @@ def no_key_free(
 
 def from_configuration_error(exc: ConfigurationError) -> ApiError:
     return ApiError(400, str(exc), param="model", code="unsupported_category")
+
+
+def _seconds_until(moment: datetime, now: datetime | None) -> int:
+    return max(1, math.ceil((moment - (now or utcnow())).total_seconds()))
 
 
 def _upstream(status: int, message: str, code: str) -> ApiError:

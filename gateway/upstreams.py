@@ -28,11 +28,13 @@ class Upstreams:
         keyring: MasterKeyring | None,
         client: httpx.AsyncClient,
         data_dir: Path,
+        policy: CallPolicy,
     ) -> None:
         self._sessions = sessions
         self.keyring = keyring
         self._client = client
         self._data_dir = data_dir
+        self._policy = policy
         self._handles: dict[tuple[int, str], ProviderHandle] = {}
         # isinstance against a runtime-checkable Protocol costs ~40 µs: once per handle.
         self._chat: dict[tuple[int, str], ChatAdapter] = {}
@@ -90,7 +92,7 @@ class Upstreams:
                 data_dir=self._data_dir,
             )
             handle = ProviderHandle(
-                provider, adapter, self._sessions, team, self.keyring, CallPolicy()
+                provider, adapter, self._sessions, team, self.keyring, self._policy
             )
             self._handles[key] = handle
         return handle

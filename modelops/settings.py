@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         gt=0,
         description="The gateway re-reads routes and tokens this often, besides LISTEN/NOTIFY.",
     )
+    gateway_call_budget_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Time one gateway request may spend on its provider, every attempt and "
+        "wait included; unset: dispatch's call budget.",
+    )
     gateway_shadow_queue: int = Field(
         default=1000, ge=1, description="Shadow requests waiting at most; more are dropped."
     )
