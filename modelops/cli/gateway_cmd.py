@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from modelops.cli.context import load_settings
+from modelops.cli.context import load_settings, runtime
 
 GRACE_SECONDS = 30
 FACTORY = "modelops.cli.gateway_cmd:app_from_environment"
@@ -25,7 +25,8 @@ def gateway(
     ] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAI-compatible chat, invoke, resolve, outcomes, /metrics)."""
-    load_settings()  # bad configuration fails here, before any worker starts
+    with runtime():  # bad configuration or an old schema fails here, before any worker starts
+        pass
     import uvicorn
 
     uvicorn.run(
