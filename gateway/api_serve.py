@@ -68,7 +68,7 @@ async def _stream(
     _, chatter = gw.upstreams.chat(team, routed.model)
 
     async def send(credential: Credential, provider_model_id: str) -> ChatResponse:
-        return await chatter.chat(credential, call.for_version(provider_model_id))
+        return await chatter.chat(credential, call.whole_for_version(provider_model_id))
 
     mirror(gw, team, routed, send, _chat_usage)  # shadows answer whole: nobody reads them
     ctx.streaming = True

@@ -37,6 +37,11 @@ class ChatCall:
     def for_version(self, provider_model_id: str) -> ChatRequest:
         return self.request.model_copy(update={"model": provider_model_id})
 
+    def whole_for_version(self, provider_model_id: str) -> ChatRequest:
+        """The request unstreamed (a shadow of a stream): without its stream options."""
+        extra = {k: v for k, v in self.request.extra.items() if k != "stream_options"}
+        return self.request.model_copy(update={"model": provider_model_id, "extra": extra})
+
 
 def read_chat(body: object) -> ChatCall:
     """The request body as a ChatCall, or an ApiError naming the first bad field."""

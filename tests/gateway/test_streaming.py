@@ -132,3 +132,36 @@ def test_a_local_classifier_streams_its_label(served: Served) -> None:
         "account_update",
         "feature_request",
     }
+
+
+def test_a_streamed_request_is_mirrored_to_its_shadow_unstreamed(
+    served: Served, openai_server: FakeOpenAIServer
+) -> None:
+    from registry.endpoints import RouteChange, ShadowedVersion, WeightedVersion, set_routes
+
+    database = Database.open(served.world.url)
+    with database.transaction() as session:
+        change = RouteChange(
+            endpoint="assistant",
+            routes=[WeightedVersion(version=1, weight=100)],
+            shadows=[ShadowedVersion(version=2, percent=100)],
+            actor="ops",
+            reason="shadow v2",
+        )
+        set_routes(session, served.world.team, change)
+    database.close()
+    body = {**BODY, "stream_options": {"include_usage": True}}
+    wait_for(
+        lambda: _events(served, body)[0].headers["x-modelops-version"] == "1", 1, "the new routes"
+    )
+    response, _ = _events(served, body)
+    shadow_id = response.headers["x-modelops-request-id"] + ".shadow2"
+    wait_for(lambda: served.sink.get(shadow_id) is not None, 5, "the shadow's outcome")
+    shadow = served.sink.get(shadow_id)
+    assert shadow is not None and shadow.success
+    shadowed = [
+        r.json()
+        for r in openai_server.requests_to("/chat/completions")
+        if r.json()["model"] == "gpt-fake-2"
+    ]
+    assert shadowed and all("stream" not in b and "stream_options" not in b for b in shadowed)
