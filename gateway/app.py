@@ -23,7 +23,7 @@ from dispatch.keyed_call import CallPolicy
 from gateway import api_report, api_serve
 from gateway.coherence import Coherence
 from gateway.errors import JSON, error_response
-from gateway.handler import wrap
+from gateway.handler import Endpoint
 from gateway.metrics import GatewayMetrics, Gauges
 from gateway.outcome_sink import OutcomeSink, OutcomeTap
 from gateway.outcome_writer import OutcomeWriter, WriterState
@@ -46,16 +46,22 @@ def create_app(settings: Settings, *, outcome_tap: OutcomeTap | None = None) -> 
     """The gateway app; `outcome_tap` sees every outcome the writer acknowledged (tests)."""
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # noise
     routes = [
-        Route("/v1/chat/completions", wrap("chat", api_serve.chat_completions), methods=["POST"]),
-        Route("/v1/models", wrap("models", api_serve.list_models), methods=["GET"]),
         Route(
-            "/v1/endpoints/{endpoint}/invoke", wrap("invoke", api_serve.invoke), methods=["POST"]
+            "/v1/chat/completions", Endpoint("chat", api_serve.chat_completions), methods=["POST"]
+        ),
+        Route("/v1/models", Endpoint("models", api_serve.list_models), methods=["GET"]),
+        Route(
+            "/v1/endpoints/{endpoint}/invoke",
+            Endpoint("invoke", api_serve.invoke),
+            methods=["POST"],
         ),
         Route(
-            "/v1/endpoints/{endpoint}/resolve", wrap("resolve", api_report.resolve), methods=["GET"]
+            "/v1/endpoints/{endpoint}/resolve",
+            Endpoint("resolve", api_report.resolve),
+            methods=["GET"],
         ),
-        Route("/v1/outcomes", wrap("outcomes", api_report.report_outcomes), methods=["POST"]),
-        Route("/v1/feedback", wrap("feedback", api_report.feedback), methods=["POST"]),
+        Route("/v1/outcomes", Endpoint("outcomes", api_report.report_outcomes), methods=["POST"]),
+        Route("/v1/feedback", Endpoint("feedback", api_report.feedback), methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from adapters.errors import ConfigurationError
 from gateway.errors import ApiError, error_response, from_configuration_error
@@ -36,13 +37,26 @@ class Context:
 Handler = Callable[[Request, Context], Awaitable[Response]]
 
 
-def wrap(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
+class Endpoint:
+    """A route's ASGI app: one Request, the handler, its answer sent. An ASGI class rather
+    than a function so Starlette adds no request/exception wrappers of its own (this one
+    already turns every error into an answer)."""
+
+    def __init__(self, name: str, handler: Handler) -> None:
+        self.name = name
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.answer(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def answer(self, request: Request) -> Response:
         started = time.perf_counter()
         gw: Gateway = request.app.state.gateway
         ctx = Context(gw)
+        name = self.name
         try:
-            response = await handler(request, ctx)
+            response = await self._handler(request, ctx)
         except ApiError as exc:
             response = exc.response()
             gw.metrics.error(name, exc.error_class)
@@ -67,6 +81,3 @@ def wrap(name: str, handler: Handler) -> Callable[[Request], Awaitable[Response]
             time.perf_counter() - started if ctx.endpoint and not ctx.streaming else None,
         )
         return response
-
-    endpoint.__name__ = name
-    return endpoint
