@@ -165,3 +165,18 @@ def test_a_streamed_request_is_mirrored_to_its_shadow_unstreamed(
         if r.json()["model"] == "gpt-fake-2"
     ]
     assert shadowed and all("stream" not in b and "stream_options" not in b for b in shadowed)
+
+
+def test_a_client_that_goes_away_mid_stream_closes_the_upstream_and_is_recorded(
+    served: Served, openai_server: FakeOpenAIServer
+) -> None:
+    openai_server.script(FAKE_KEY, Fault.stream_stall(after=2, seconds=3))
+    headers = {"authorization": f"Bearer {served.world.token}"}
+    with httpx.stream("POST", f"{served.v1}/chat/completions", json=BODY, headers=headers) as r:
+        request_id = r.headers["x-modelops-request-id"]
+        lines = r.iter_lines()
+        assert next(lines).startswith("data: ")  # the stream has begun; now hang up
+    wait_for(lambda: request_id in stored_outcomes(served.world.url), 15, "the outcome is stored")
+    row = stored_outcomes(served.world.url)[request_id]
+    assert not row.success and row.error_class == "client_disconnected"
+    wait_for(lambda: openai_server.open_connections() == 0, 15, "the upstream stream is closed")
