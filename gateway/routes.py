@@ -5,6 +5,7 @@ re-read, and per endpoint when a NOTIFY names it. Requests only read these dicti
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class ServedModel:
     provider_kind: str
     base_url: str | None
     provider_options: dict[str, JsonValue]
+    # What the provider's adapter is built from: a new one when the catalog changes it.
+    provider_signature: str
     category: str
     input_per_1k: float
     output_per_1k: float
@@ -161,9 +164,15 @@ def _served_models(session: Session, names: set[tuple[int, str]] | None) -> list
             provider_kind=provider.kind,
             base_url=provider.base_url,
             provider_options=dict(provider.options),
+            provider_signature=_signature(provider),
             category=model.category,
             input_per_1k=float(model.cost.get("input_per_1k", 0.0)),
             output_per_1k=float(model.cost.get("output_per_1k", 0.0)),
         )
         for model, provider in session.execute(query)
     ]
+
+
+def _signature(provider: ProviderRow) -> str:
+    options = json.dumps(provider.options, sort_keys=True, default=str)
+    return f"{provider.id}|{provider.kind}|{provider.base_url}|{options}"

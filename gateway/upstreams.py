@@ -35,7 +35,7 @@ class Upstreams:
         self._client = client
         self._data_dir = data_dir
         self._policy = policy
-        self._handles: dict[tuple[int, str], ProviderHandle] = {}
+        self._handles: dict[tuple[int, str], ProviderHandle] = {}  # (team, provider signature)
         # isinstance against a runtime-checkable Protocol costs ~40 µs: once per handle.
         self._chat: dict[tuple[int, str], ChatAdapter] = {}
         self._classify: dict[tuple[int, str], ClassificationAdapter] = {}
@@ -44,7 +44,7 @@ class Upstreams:
     def chat(self, team: Team, model: ServedModel) -> tuple[ProviderHandle, ChatAdapter]:
         """The handle and its adapter as a chat adapter (UnsupportedCategoryError if not)."""
         handle = self.handle(team, model)
-        key = (team.id, model.provider)
+        key = (team.id, model.provider_signature)
         adapter = self._chat.get(key)
         if adapter is None:
             adapter = self._chat[key] = chat_adapter(handle.adapter)
@@ -54,7 +54,7 @@ class Upstreams:
         self, team: Team, model: ServedModel
     ) -> tuple[ProviderHandle, ChatStreamAdapter]:
         handle = self.handle(team, model)
-        key = (team.id, model.provider)
+        key = (team.id, model.provider_signature)
         adapter = self._stream.get(key)
         if adapter is None:
             adapter = self._stream[key] = chat_stream_adapter(handle.adapter)
@@ -64,7 +64,7 @@ class Upstreams:
         self, team: Team, model: ServedModel
     ) -> tuple[ProviderHandle, ClassificationAdapter]:
         handle = self.handle(team, model)
-        key = (team.id, model.provider)
+        key = (team.id, model.provider_signature)
         adapter = self._classify.get(key)
         if adapter is None:
             adapter = self._classify[key] = classification_adapter(handle.adapter)
@@ -73,7 +73,7 @@ class Upstreams:
     def handle(self, team: Team, model: ServedModel) -> ProviderHandle:
         """The team's handle on the model's provider; an adapter that cannot be built raises
         adapters ConfigurationError."""
-        key = (team.id, model.provider)
+        key = (team.id, model.provider_signature)
         handle = self._handles.get(key)
         if handle is None:
             provider = Provider(

@@ -205,3 +205,31 @@ def test_token_use_is_written_in_a_batch_not_per_request(world: World) -> None:
             ).is_success
         assert last_used() is None  # nothing written per request
     assert last_used() is not None  # the batch is written, at the latest on shutdown
+
+
+def test_a_provider_moved_in_the_catalog_is_called_at_its_new_address(world: World) -> None:
+    from sqlalchemy import update
+
+    from registry.tables import ProviderRow
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    settings = settings_for(world).model_copy(update={"gateway_refresh_seconds": 0.2})
+    with FakeOpenAIServer() as moved, running_gateway(settings, Recorded()) as url:
+        auth = {"authorization": f"Bearer {world.token}"}
+        assert httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=auth).is_success
+        database = Database.open(world.url)
+        with database.transaction() as session:
+            session.execute(
+                update(ProviderRow)
+                .where(ProviderRow.name == "openai")
+                .values(base_url=moved.base_url)
+            )
+        database.close()
+        wait_for(
+            lambda: (
+                httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers=auth).is_success
+                and bool(moved.requests_to("/chat/completions"))
+            ),
+            10,
+            "the new address is called",
+        )
