@@ -35,11 +35,12 @@ from adapters.errors import (
     RateLimitedError,
     redact,
 )
+from dispatch.key_pool_view import KeyPoolView
+from dispatch.key_sources import DatabaseKeys, KeySource, SourceScope, ViewKeys
 from registry.domain import Team
 from registry.keys import (
     CooldownPolicy,
     KeyOutcome,
-    KeyPool,
     LeasedKey,
     MasterKeyring,
     NoKeyAvailableError,
@@ -174,6 +175,11 @@ class KeyedCaller:
     provider: str
     model: str | None = None
     policy: CallPolicy = field(default_factory=CallPolicy)
+    # Set: keys come from this process-wide view and a success touches no database.
+    view: KeyPoolView | None = None
+
+    def __post_init__(self) -> None:
+        self._source = self._keys()
 
     async def call(
         self, operation: Operation[T], *, attempts: list[Attempt] | None = None
@@ -203,7 +209,7 @@ class KeyedCaller:
     ) -> T:
         """Run `operation` with this key only (whatever its cooldown); errors are raised as is."""
         state = self._start(attempts)
-        lease = await asyncio.to_thread(self._pinned, key_id)
+        lease = await self._source.pinned(key_id)
         result = await self._try(lease, operation, state)
         if isinstance(result, _Failure):
             raise result.error
@@ -217,7 +223,7 @@ class KeyedCaller:
         if state.deadline - self.policy.clock() <= 0:
             raise BudgetExhaustedError(self._ran_out(None, state), state.attempts)
         try:
-            return await asyncio.to_thread(self._acquire, frozenset(state.blipped))
+            return await self._source.acquire(frozenset(state.blipped))
         except NoKeyAvailableError as exc:
             retry_at = self._retry_at(exc, state)
             if retry_at is None:
@@ -265,7 +271,7 @@ class KeyedCaller:
             error = exc
         else:
             elapsed = self.policy.clock() - started
-            await asyncio.to_thread(self._record_success, lease.key_id, elapsed)
+            await self._source.record_success(lease.key_id, elapsed)
             state.attempts.append(_attempt(lease, "success", "ok", elapsed))
             return value
         elapsed = self.policy.clock() - started
@@ -273,7 +279,7 @@ class KeyedCaller:
         # Cut short by the budget, the attempt had less than its due: a blip, not a timeout.
         cut_short = out_of_time and remaining < self.policy.attempt_timeout_seconds
         outcome = KeyOutcome.TRANSIENT if cut_short else _outcome(error)
-        recorded = await asyncio.to_thread(self._record_failure, lease.key_id, error, outcome)
+        recorded = await self._record_failure(lease.key_id, error, outcome)
         detail = redact(str(error), [lease.credential.get_secret_value()])
         attempt = _attempt(lease, recorded.outcome.value, detail, elapsed)
         state.attempts.append(attempt)
@@ -285,36 +291,20 @@ class KeyedCaller:
             return f"the {limit:g}s attempt timeout"
         return f"the {limit:.3g}s left of the call's {self.policy.budget_seconds:g}s budget"
 
-    # -- the pool, one short transaction each ------------------------------------------
+    # -- the pool: the database, or a shared view of it -----------------------------------
 
-    def _pool(self, session: Session) -> KeyPool:
+    def _keys(self) -> KeySource:
         policy = self.policy
-        return KeyPool(session, self.team, self.keyring, policy=policy.cooldowns, clock=policy.now)
+        scope = SourceScope(self.team, self.provider, self.model, policy.cooldowns, policy.now)
+        if self.view is not None:
+            return ViewKeys(self.view, scope)
+        return DatabaseKeys(self.sessions, self.keyring, scope)
 
-    def _acquire(self, exclude: frozenset[int]) -> LeasedKey:
-        with self.sessions.begin() as session:
-            return self._pool(session).acquire(self.provider, model=self.model, exclude=exclude)
-
-    def _pinned(self, key_id: int) -> LeasedKey:
-        with self.sessions.begin() as session:
-            return self._pool(session).get_key_by_id(key_id)
-
-    def _record_success(self, key_id: int, seconds: float) -> None:
-        with self.sessions.begin() as session:
-            self._pool(session).record_success(key_id, seconds * 1000, model=self.model)
-
-    def _record_failure(
+    async def _record_failure(
         self, key_id: int, error: ProviderError, outcome: KeyOutcome
     ) -> RecordedFailure:
         retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
-        with self.sessions.begin() as session:
-            return self._pool(session).record_failure(
-                key_id,
-                outcome,
-                retry_after=retry_after,
-                reason=str(error),
-                model=self.model,
-            )
+        return await self._source.record_failure(key_id, outcome, retry_after, str(error))
 
     def _ran_out(self, lease: LeasedKey | None, state: _Call) -> str:
         where = "" if lease is None else f" while waiting on key {lease.key_id} ({lease.label})"

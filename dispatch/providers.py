@@ -22,6 +22,7 @@ from adapters.base import Adapter, Credential
 from adapters.chat import ChatMessage, ChatRequest, Role
 from adapters.errors import ProviderError
 from adapters.registry import chat_adapter, create_adapter
+from dispatch.key_pool_view import KeyPoolView
 from dispatch.keyed_call import (
     Attempt,
     BudgetExhaustedError,
@@ -53,6 +54,9 @@ class ProviderHandle:
     team: Team
     keyring: MasterKeyring | None
     policy: CallPolicy = field(default_factory=CallPolicy)
+    # A process-wide view of the key pool (the gateway's): no database round trip on a
+    # successful call. None: each call reads and writes the pool in the database.
+    pool_view: KeyPoolView | None = None
 
     @property
     def needs_key(self) -> bool:
@@ -88,7 +92,13 @@ class ProviderHandle:
 
     def _caller(self, model: str | None) -> KeyedCaller:
         return KeyedCaller(
-            self.sessions, self.team, self.keyring, self.provider.name, model, self.policy
+            self.sessions,
+            self.team,
+            self.keyring,
+            self.provider.name,
+            model,
+            self.policy,
+            self.pool_view,
         )
 
     async def _keyless(self, operation: Operation[T]) -> T:
@@ -150,10 +160,13 @@ async def open_provider(
     keyring: MasterKeyring | None,
     data_dir: Path,
     policy: CallPolicy | None = None,
+    pool_view: KeyPoolView | None = None,
 ) -> AsyncIterator[ProviderHandle]:
     """Build the adapter for a catalog provider, with an HTTP client closed on exit.
 
-    An unknown provider raises registry NotFoundError listing the known ones.
+    With `pool_view`, keys are picked from that shared view (see dispatch.key_pool_view);
+    the caller owns it and closes it. An unknown provider raises registry NotFoundError
+    listing the known ones.
     """
     with sessions.begin() as session:
         provider = ProviderRepository(session).get(provider_name)
@@ -165,7 +178,9 @@ async def open_provider(
             http_client=client,
             data_dir=data_dir,
         )
-        yield ProviderHandle(provider, adapter, sessions, team, keyring, policy or CallPolicy())
+        yield ProviderHandle(
+            provider, adapter, sessions, team, keyring, policy or CallPolicy(), pool_view
+        )
 
 
 __all__ = [
@@ -173,6 +188,7 @@ __all__ = [
     "BudgetExhaustedError",
     "CallFailedError",
     "CallPolicy",
+    "KeyPoolView",
     "KeyRef",
     "KeyedResult",
     "NoUsableKeyError",

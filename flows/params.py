@@ -6,7 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry.orm import INT32_MAX
 from registry.stages import Stage
+from registry.text import PersonName, Reason
 
 ModelName = Field(
     min_length=1,
@@ -46,7 +48,10 @@ class FineTuneParams(FlowParams):
         default=TRAIN_DATASET, min_length=1, description="Training JSONL (OpenAI chat format)."
     )
     parent_version: int | None = Field(
-        default=None, ge=1, description="Version to start from; empty = production, else latest."
+        default=None,
+        ge=1,
+        le=INT32_MAX,
+        description="Version to start from; empty = production, else latest.",
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     actor: str = Field(default="fine-tune", min_length=1, max_length=128)
@@ -58,7 +63,7 @@ class EvaluateParams(FlowParams):
     """Score a version on an eval dataset, compare with the champion, judge the gates."""
 
     model: str = ModelName
-    version: int = Field(ge=1, description="Version number to evaluate.")
+    version: int = Field(ge=1, le=INT32_MAX, description="Version number to evaluate.")
     dataset: str = Field(default=EVAL_DATASET, min_length=1, description="Eval JSONL.")
     concurrency: int = Field(default=8, ge=1, le=64, description="Requests in flight at once.")
     actor: str = Field(default="evaluate", min_length=1, max_length=128)
@@ -80,12 +85,10 @@ class PromoteParams(FlowParams):
     """Promote one version to a stage, with the approvals its policy requires."""
 
     model: str = ModelName
-    version: int = Field(ge=1, description="Version number to promote.")
+    version: int = Field(ge=1, le=INT32_MAX, description="Version number to promote.")
     stage: PromotionTarget = Field(default=PromotionTarget.PRODUCTION, description="Target stage.")
-    requester: str = Field(min_length=1, max_length=128, description="Who asks for this promotion.")
-    reason: str = Field(
-        default="promotion", max_length=2000, description="Why (kept in the ledger)."
-    )
+    requester: PersonName = Field(description="Who asks for this promotion.")
+    reason: Reason = Field(default="promotion", description="Why (kept in the ledger).")
     timeout_seconds: int = Field(
         default=3600, ge=1, le=7 * 24 * 3600, description="How long to wait for approvals."
     )
@@ -98,5 +101,5 @@ class RetrainParams(FlowParams):
     dataset: str = Field(default=TRAIN_DATASET, min_length=1)
     eval_dataset: str = Field(default=EVAL_DATASET, min_length=1)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
-    requester: str = Field(default="retrain", min_length=1, max_length=128)
+    requester: PersonName = "retrain"
     approval_timeout_seconds: int = Field(default=24 * 3600, ge=10, le=7 * 24 * 3600)

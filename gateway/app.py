@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dispatch.key_pool_view import KeyPoolView
 from dispatch.keyed_call import CallPolicy
 from gateway import api_report, api_serve
 from gateway.coherence import Coherence
@@ -113,7 +114,10 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     )
     shadows = ShadowQueue(settings.gateway_shadow_queue, metrics.shadow_dropped.inc)
     shadow_holder.append(shadows)
-    upstreams = Upstreams(sessions, keyring, client, settings.data_dir, _call_policy(settings))
+    pool_view = await stack.enter_async_context(KeyPoolView(engine, keyring))
+    upstreams = Upstreams(
+        sessions, keyring, client, settings.data_dir, _call_policy(settings), pool_view
+    )
     gateway = Gateway(
         settings, sessions, routes, tokens, coherence, upstreams, sink, metrics, shadows, tap
     )

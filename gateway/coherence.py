@@ -25,6 +25,8 @@ from registry.notifications import Channel, EndpointNotice, TokenNotice
 
 log = logging.getLogger("gateway.coherence")
 LAST_USED_SECONDS = 5.0
+# Key changes have their own listener (dispatch.key_pool_view).
+CHANNELS = (Channel.ENDPOINTS, Channel.TOKENS)
 MAX_BACKOFF = 5.0
 
 
@@ -65,8 +67,9 @@ class Coherence:
     async def reload_all(self) -> None:
         snapshot = await asyncio.to_thread(self.routes.read)
         self.routes.apply(snapshot)
-        live = await asyncio.to_thread(self.tokens.live_ids, self.tokens.token_ids())
-        self.tokens.keep_only(live)
+        checked = self.tokens.token_ids()
+        live = await asyncio.to_thread(self.tokens.live_ids, checked)
+        self.tokens.drop_revoked(checked, live)
 
     async def reload_endpoints(self, endpoint_ids: set[int]) -> None:
         snapshot = await asyncio.to_thread(self.routes.read, endpoint_ids)
@@ -82,7 +85,7 @@ class Coherence:
                 self.tokens.drop_token(notice.token_id)
             else:
                 self.tokens.forget_unknown()
-        else:  # a notice this version cannot read: assume anything changed
+        elif notice is None:  # a notice this version cannot read: assume anything changed
             await self.reload_all()
 
     # -- the loops ---------------------------------------------------------------------------
@@ -129,7 +132,7 @@ class Coherence:
 
     async def _listen(self, dsn: str) -> None:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            for channel in Channel:
+            for channel in CHANNELS:
                 await conn.execute(f"LISTEN {channel.value}")
             await self.reload_all()  # notices sent while not listening are lost: re-read
             self.connected.set()

@@ -41,7 +41,7 @@ class TokenCache:
         self._known: dict[str, TokenPrincipal] = {}
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._last_used: dict[int, datetime] = {}
-        # Bumped on every revocation: a lookup that started before one may be stale.
+        # Bumped on every revocation notice: a lookup that started before one may be stale.
         self.generation = 0
 
     def cached(self, token: str) -> TokenPrincipal | bool | None:
@@ -101,9 +101,12 @@ class TokenCache:
         with self._sessions.begin() as session:
             return set(session.scalars(query))
 
-    def keep_only(self, live: set[int]) -> None:
-        self.generation += 1
-        for digest in [d for d, p in self._known.items() if p.token_id not in live]:
+    def drop_revoked(self, checked: set[int], live: set[int]) -> None:
+        """After a re-read of the tokens `checked`: drop those no longer live. Tokens cached
+        since the read began were not checked and stay. (No generation bump: a lookup in
+        flight is as fresh as this read, and a revocation's own notice bumps it.)"""
+        gone = checked - live
+        for digest in [d for d, p in self._known.items() if p.token_id in gone]:
             del self._known[digest]
         self._unknown.clear()
 

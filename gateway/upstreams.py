@@ -15,6 +15,7 @@ from adapters.registry import (
     classification_adapter,
     create_adapter,
 )
+from dispatch.key_pool_view import KeyPoolView
 from dispatch.providers import CallPolicy, ProviderHandle
 from gateway.routes import ServedModel
 from registry.domain import Provider, Team
@@ -29,12 +30,14 @@ class Upstreams:
         client: httpx.AsyncClient,
         data_dir: Path,
         policy: CallPolicy,
+        pool_view: KeyPoolView | None = None,
     ) -> None:
         self._sessions = sessions
         self.keyring = keyring
         self._client = client
         self._data_dir = data_dir
         self._policy = policy
+        self._pool_view = pool_view  # keys picked in memory: no database on a successful call
         self._handles: dict[tuple[int, str], ProviderHandle] = {}  # (team, provider signature)
         # isinstance against a runtime-checkable Protocol costs ~40 µs: once per handle.
         self._chat: dict[tuple[int, str], ChatAdapter] = {}
@@ -92,7 +95,7 @@ class Upstreams:
                 data_dir=self._data_dir,
             )
             handle = ProviderHandle(
-                provider, adapter, self._sessions, team, self.keyring, self._policy
+                provider, adapter, self._sessions, team, self.keyring, self._policy, self._pool_view
             )
             self._handles[key] = handle
         return handle

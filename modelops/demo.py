@@ -86,7 +86,7 @@ def prepare(data_root: Path) -> Settings:
 
 def run_demo(data_root: Path) -> None:
     settings = prepare(data_root)
-    rt = open_runtime(settings, check_schema=False)
+    rt = open_runtime(settings, check_schema=False, create=True)
     before, after = upgrade(rt.engine)
     say(f"[bold]modelops demo[/bold]: SQLite at {settings.resolved_database_url}")
     say(f"1. schema migrated {before or 'empty'} -> {after}")

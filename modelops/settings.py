@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -17,6 +18,13 @@ from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATA_DIR = Path(".modelops")
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
+MASTER_KEY_BYTES = 32
+_URLSAFE_BASE64 = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_NEW_MASTER_HINT = "make one with `modelops keys new-master`"
+
+
+class ConfigurationError(Exception):
+    """The environment names something unusable; the message names the variable."""
 
 
 class Settings(BaseSettings):
@@ -89,12 +97,7 @@ class Settings(BaseSettings):
     def _check_master_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        for version, key in parse_master_keys(value.get_secret_value()):
-            if len(key) != 32:
-                raise ValueError(
-                    f"key {version} decodes to {len(key)} bytes; each master key must be "
-                    "32 random bytes in urlsafe base64 (make one with `modelops keys new-master`)"
-                )
+        parse_master_keys(value.get_secret_value())
         return value
 
     @property
@@ -113,7 +116,7 @@ def parse_master_keys(raw: str) -> list[tuple[str, bytes]]:
     """Parse `MODELOPS_MASTER_KEY` into (version, 32-byte key) pairs, newest first.
 
     Entries are `version:key` or a bare key; bare keys are numbered so that the
-    first entry is the newest (`v<N>` … `v1`).
+    first entry is the newest (`v<N>` … `v1`). Messages never show a key.
     """
     entries = [item.strip() for item in raw.split(",") if item.strip()]
     parsed: list[tuple[str, bytes]] = []
@@ -121,14 +124,30 @@ def parse_master_keys(raw: str) -> list[tuple[str, bytes]]:
         version, sep, encoded = entry.partition(":")
         if not sep:
             version, encoded = f"v{len(entries) - position}", entry
-        try:
-            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except (binascii.Error, ValueError):
-            raise ValueError(
-                f"key {version} is not urlsafe base64; make one with `modelops keys new-master`"
-            ) from None
-        parsed.append((version, key))
+        parsed.append((version, _decode_master_key(version, encoded)))
     versions = [version for version, _ in parsed]
     if len(set(versions)) != len(versions):
         raise ValueError(f"master key versions repeat: {', '.join(versions)}")
     return parsed
+
+
+def _decode_master_key(version: str, encoded: str) -> bytes:
+    """Strict urlsafe base64 of 32 bytes: `urlsafe_b64decode` alone skips stray characters."""
+    if not _URLSAFE_BASE64.fullmatch(encoded):
+        raise ValueError(
+            f"key {version} is not urlsafe base64 (only A-Z, a-z, 0-9, '-', '_' and trailing "
+            f"'=' are allowed); {_NEW_MASTER_HINT}"
+        )
+    try:
+        key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"key {version} is not urlsafe base64; {_NEW_MASTER_HINT}") from None
+    if len(key) != MASTER_KEY_BYTES:
+        raise ValueError(
+            f"key {version} decodes to {len(key)} bytes; each master key must be "
+            f"{MASTER_KEY_BYTES} random bytes in urlsafe base64 ({_NEW_MASTER_HINT})"
+        )
+    if base64.urlsafe_b64encode(key).decode().rstrip("=") != encoded.rstrip("="):
+        # Unused trailing bits set: some other text that happens to decode to 32 bytes.
+        raise ValueError(f"key {version} is not canonical urlsafe base64; {_NEW_MASTER_HINT}")
+    return key

@@ -9,16 +9,17 @@ from sqlalchemy.orm import Session
 from registry.approvals import ApprovalRepository
 from registry.approvers.repository import ApproverRepository
 from registry.domain import Approval, ApprovalStatus, Frozen, Team
+from registry.text import Comment, PersonName
 
 
 class ReviewAnswer(Frozen):
     """One reviewer's answer, as the Prefect form or `modelops approvals` gives it."""
 
     approve: bool
-    reviewer: str = Field(min_length=1, max_length=128)
+    reviewer: PersonName
     # Checked (and used up) against the reviewer's enrolment; a malformed code is refused there.
     code: str = Field(default="", max_length=32, repr=False)
-    comment: str = Field(default="", max_length=2000)
+    comment: Comment = ""
 
     @property
     def decision(self) -> ApprovalStatus:

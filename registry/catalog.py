@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar, get_args
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -23,6 +22,7 @@ from registry.catalog_spec import (
     ProviderSpec,
     did_you_mean,
 )
+from registry.catalog_yaml import Document, read_catalog_file, type_name
 from registry.errors import InvalidInputError
 
 __all__ = [
@@ -127,20 +127,21 @@ def _require_directory(directory: Path) -> None:
         raise CatalogDirectoryError(directory, message)
 
 
-Document = tuple[str, dict[str, object]]
+NamedDocument = tuple[str, Document]
 
 
 def _read_documents(
     directory: Path, sub: str, problems: list[CatalogProblem]
-) -> tuple[list[Document], list[str]]:
+) -> tuple[list[NamedDocument], list[str]]:
     """The parsed files of `directory/sub`, and the files that could not be parsed."""
     folder = directory / sub
-    files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix in YAML_SUFFIXES)
-    documents: list[Document] = []
+    # `.YAML` is as much a YAML file as `.yaml`: none is silently skipped.
+    files = sorted(p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in YAML_SUFFIXES)
+    documents: list[NamedDocument] = []
     unreadable: list[str] = []
     for path in files:
         relative = path.relative_to(directory).as_posix()
-        data, problem = _parse_yaml(path)
+        data, problem = read_catalog_file(path)
         if data is None:
             problems.append(CatalogProblem(relative, "", problem or "unreadable"))
             unreadable.append(relative)
@@ -149,53 +150,8 @@ def _read_documents(
     return documents, unreadable
 
 
-def _parse_yaml(path: Path) -> tuple[dict[str, object] | None, str | None]:
-    """The file's top-level mapping, or a description of why there is none."""
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except UnicodeDecodeError:
-        return None, "file is not UTF-8 text"
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return None, f"YAML syntax error{where}: {exc.problem or exc.context}"
-    except yaml.YAMLError as exc:
-        return None, f"YAML syntax error: {exc}"
-    if data is None:
-        return None, "file is empty; expected a mapping of fields such as `name: …`"
-    if not isinstance(data, dict):
-        return None, f"expected a mapping of fields at the top level, got {_type_name(data)}"
-    return data, None
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """Safe YAML that refuses a key given twice (PyYAML silently keeps the last one)."""
-
-
-def _construct_unique_mapping(
-    loader: _StrictLoader, node: yaml.MappingNode
-) -> dict[object, object]:
-    seen: dict[object, int] = {}
-    for key_node, _value in node.value:
-        key = loader.construct_object(key_node)
-        try:
-            first = seen.get(key)
-        except TypeError:  # an unhashable key: construct_mapping reports it below
-            continue
-        if first is not None:
-            problem = f"duplicate key {key!r} (first given at line {first})"
-            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
-        seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
-)
-
-
 def _validate(
-    documents: list[Document], spec_type: type[SpecT], problems: list[CatalogProblem]
+    documents: list[NamedDocument], spec_type: type[SpecT], problems: list[CatalogProblem]
 ) -> list[CatalogEntry[SpecT]]:
     entries: list[CatalogEntry[SpecT]] = []
     for relative, data in documents:
@@ -209,7 +165,7 @@ def _validate(
     return entries
 
 
-def _name_problems(kind: str, documents: list[Document]) -> list[CatalogProblem]:
+def _name_problems(kind: str, documents: list[NamedDocument]) -> list[CatalogProblem]:
     """Each file is named after its `name`, and no name is defined twice."""
     problems = []
     first_file: dict[str, str] = {}
@@ -235,11 +191,11 @@ def _stem_mismatch(name: str, relative: str) -> str:
     )
 
 
-def _names(documents: list[Document]) -> set[str]:
+def _names(documents: list[NamedDocument]) -> set[str]:
     return {name for _, data in documents if isinstance(name := data.get("name"), str)}
 
 
-def _unknown_providers(model_docs: list[Document], known: list[str]) -> list[CatalogProblem]:
+def _unknown_providers(model_docs: list[NamedDocument], known: list[str]) -> list[CatalogProblem]:
     listed = ", ".join(known) if known else "none (add providers/<name>.yaml)"
     return [
         CatalogProblem(
@@ -273,7 +229,7 @@ def _describe(error: ErrorDetails, spec_type: type[BaseModel]) -> str:
     if kind == "value_error":
         return str(error.get("ctx", {}).get("error", error["msg"]))
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping of fields, got {_type_name(error['input'])}"
+        return f"expected a mapping of fields, got {type_name(error['input'])}"
     shown = "nothing" if error["input"] is None else repr(error["input"])
     return f"{error['msg']} (got {shown if len(shown) <= 60 else shown[:57] + '...'})"
 
@@ -294,9 +250,3 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
         if (found := _model_in(argument)) is not None:
             return found
     return None
-
-
-def _type_name(value: object) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
-    names |= {int: "a number", float: "a number", type(None): "nothing"}
-    return names.get(type(value), f"a {type(value).__name__}")

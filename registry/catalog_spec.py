@@ -1,6 +1,7 @@
 """The catalog file format: pydantic models of `providers/*.yaml` and `models/*.yaml`.
 
-Every model forbids unknown keys, so a typo'd key is reported by name.
+Every model forbids unknown keys, so a typo'd key is reported by name. Every text and
+JSON field is bounded and free of control characters; numbers are finite.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pydantic import (
     field_validator,
 )
 
+from registry.json_document import JsonDocument
 from registry.stages import Stage
+from registry.text import PersonName, check_multi_line, check_single_line
 
 CATEGORIES: tuple[str, ...] = (
     "chat",
@@ -41,6 +44,11 @@ PROVIDER_KINDS: tuple[str, ...] = ("local", "openai", "anthropic", "asyncgen")
 ROLLOUT_STRATEGIES: tuple[str, ...] = ("direct", "rolling", "canary", "blue-green")
 POLICY_STAGES: tuple[str, ...] = (Stage.TESTING.value, Stage.STAGING.value, Stage.PRODUCTION.value)
 CHAMPION_TESTS: tuple[str, ...] = ("exact", "mid-p")  # registry.gates.ChampionTest
+
+# Limits of free-form fields; names and URLs carry their own (matching their columns).
+MAX_DESCRIPTION = 2000
+MAX_APPROVERS = 32
+MAX_ROLLOUT_STEPS = 20
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -105,7 +113,16 @@ def _check_base_url(value: str) -> str:
     return value
 
 
-BaseUrl = Annotated[str, Field(max_length=512), AfterValidator(_check_base_url)]
+BaseUrl = Annotated[
+    str,
+    Field(max_length=512),
+    AfterValidator(check_single_line),
+    AfterValidator(_check_base_url),
+]
+ProviderModel = Annotated[
+    str, Field(min_length=1, max_length=256), AfterValidator(check_single_line)
+]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION), AfterValidator(check_multi_line)]
 ProviderKind = Annotated[str, AfterValidator(_one_of("provider kind", PROVIDER_KINDS))]
 Category = Annotated[str, AfterValidator(_one_of("category", CATEGORIES))]
 Strategy = Annotated[str, AfterValidator(_one_of("rollout strategy", ROLLOUT_STRATEGIES))]
@@ -115,7 +132,8 @@ Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN have no JSON form, so the database could not store them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ProviderSpec(Spec):
@@ -124,7 +142,7 @@ class ProviderSpec(Spec):
     name: ProviderName
     kind: ProviderKind
     base_url: BaseUrl | None = None
-    options: dict[str, JsonValue] = Field(default_factory=dict)
+    options: JsonDocument = Field(default_factory=dict)
 
     @field_validator("options")
     @classmethod
@@ -172,10 +190,8 @@ class GatesSpec(Spec):
 class StagePolicySpec(Spec):
     """What entering one stage requires; stored as `registry.domain.StagePolicy`."""
 
-    approvers: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
-        default_factory=list
-    )
-    min_approvals: int = Field(default=1, ge=1)
+    approvers: list[PersonName] = Field(default_factory=list, max_length=MAX_APPROVERS)
+    min_approvals: int = Field(default=1, ge=1, le=MAX_APPROVERS)
     four_eyes: bool = False
     gates: GatesSpec = Field(default_factory=GatesSpec)
 
@@ -213,9 +229,9 @@ class RolloutSpec(Spec):
     """How a new version reaches traffic on an endpoint."""
 
     strategy: Strategy = "direct"
-    steps: list[Percent] = Field(default_factory=lambda: [100])
-    bake_seconds: int = Field(default=300, ge=0)
-    min_samples: int = Field(default=500, ge=0)
+    steps: list[Percent] = Field(default_factory=lambda: [100], max_length=MAX_ROLLOUT_STEPS)
+    bake_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    min_samples: int = Field(default=500, ge=0, le=1_000_000_000)
     max_error_rate_increase: Fraction = 0.01
 
     @field_validator("steps")
@@ -238,9 +254,9 @@ class ModelSpec(Spec):
     name: ModelName
     team: TeamName
     provider: ProviderName
-    base_model: str = Field(min_length=1, max_length=256)
+    base_model: ProviderModel
     category: Category
-    description: str = ""
+    description: Description = ""
     cost: CostSpec = Field(default_factory=CostSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)

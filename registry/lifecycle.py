@@ -1,13 +1,16 @@
 """Lifecycle service: register versions, move them through stages, roll back.
 
 Every move is a compare-and-set on the current stage plus a ledger entry, in the
-caller's transaction. Concurrent writers lose with `ConflictError`, never with a
-second production version (the database's partial unique index backs this up).
+caller's transaction (a rollback also on the production version its caller saw).
+Concurrent writers lose with `ConflictError`, never with a second production
+version (the database's partial unique index backs this up).
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 from sqlalchemy.orm import Session
 
 from registry.approvals import ApprovalRepository
@@ -30,31 +33,39 @@ from registry.errors import (
 )
 from registry.ledger import LedgerRepository
 from registry.model_repository import ModelRepository
+from registry.orm import INT32_MAX
 from registry.stages import Stage, allowed_targets
 from registry.tables import ModelVersionRow
+from registry.text import PersonName, Reason, check_single_line
 
-Actor = Field(min_length=1, max_length=128)
-Reason = Field(min_length=1, max_length=4000)
+# Lengths and ranges match the columns.
+ModelName = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(check_single_line)]
+ProviderModelId = Annotated[
+    str, Field(min_length=1, max_length=256), AfterValidator(check_single_line)
+]
+FlowRunId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_single_line)]
+VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
+RowId = Annotated[int, Field(ge=1, le=INT32_MAX)]
 
 
 class NewVersion(Frozen):
-    model: str
-    provider_model_id: str = Field(min_length=1, max_length=256)
-    actor: str = Actor
-    reason: str = "registered"
+    model: ModelName
+    provider_model_id: ProviderModelId
+    actor: PersonName
+    reason: Reason = "registered"
     lineage: Lineage = Lineage()
 
 
 class TransitionRequest(Frozen):
-    model: str
-    version: int = Field(ge=1)
+    model: ModelName
+    version: VersionNumber
     target: Stage
-    actor: str = Actor
-    reason: str = Reason
+    actor: PersonName
+    reason: Reason
     expect: Stage | None = None
     evidence: JsonObject = Field(default_factory=dict)
-    flow_run_id: str | None = None
-    approval_id: int | None = None
+    flow_run_id: FlowRunId | None = None
+    approval_id: RowId | None = None
 
 
 class TransitionResult(Frozen):
@@ -200,10 +211,14 @@ def _archive_current_production(
 
 
 class RollbackRequest(Frozen):
-    model: str
-    actor: str = Actor
-    reason: str = Reason
-    flow_run_id: str | None = None
+    """`expect` is the production version the caller saw: a rollback is a compare-and-set
+    on it, so N callers who saw the same incident move production back one step, not N."""
+
+    model: ModelName
+    actor: PersonName
+    reason: Reason
+    expect: VersionNumber | None = None
+    flow_run_id: FlowRunId | None = None
 
 
 def rollback(session: Session, team: Team, request: RollbackRequest) -> TransitionResult:
@@ -212,8 +227,10 @@ def rollback(session: Session, team: Team, request: RollbackRequest) -> Transiti
     ledger = LedgerRepository(session, team)
     what = f"rolling back {request.model}"
     with translate_database_errors(what):
-        model_row = models.row(request.model)
+        # Rollbacks of one model queue here, so each sees what the one before it did.
+        model_row = models.row(request.model, for_update=True)
         current = models.production(request.model)
+        _check_expected_production(request, current)
         if current is None:
             raise InvalidTransitionError(f"{what}: no version is in production")
         target = ledger.last_good_production(model_row, excluding=current.version)
@@ -252,4 +269,13 @@ def rollback(session: Session, team: Team, request: RollbackRequest) -> Transiti
         version=models.version(request.model, target),
         from_stage=Stage.ARCHIVED,
         replaced=current.version,
+    )
+
+
+def _check_expected_production(request: RollbackRequest, current: ModelVersion | None) -> None:
+    if request.expect is None or (current is not None and current.version == request.expect):
+        return
+    now = f"production is v{current.version}" if current else "no version is in production"
+    raise ConflictError(
+        f"rolling back {request.model}: {now}, not v{request.expect} as expected; nothing changed"
     )

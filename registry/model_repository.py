@@ -35,7 +35,9 @@ class ModelRepository:
         """The ORM row, optionally locked so concurrent writers to this model queue up."""
         query = select(ModelRow).where(ModelRow.team_id == self._team_id, ModelRow.name == name)
         if for_update:
-            query = query.with_for_update()
+            # FOR NO KEY UPDATE: writers queue, but inserts that merely reference the
+            # model (ledger entries, versions) are not blocked, so no deadlock with them.
+            query = query.with_for_update(key_share=True)
         row = self._session.scalar(query)
         if row is None:
             raise self._missing(name)

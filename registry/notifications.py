@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 class Channel(StrEnum):
     ENDPOINTS = "modelops_endpoints"  # an endpoint, its routes or its owner changed
     TOKENS = "modelops_tokens"  # a token was created or revoked
+    KEYS = "modelops_keys"  # a provider key, or a model's cooldown on a provider, changed
 
 
 class _Notice(BaseModel):
@@ -45,10 +46,26 @@ class TokenNotice(_Notice):
     action: Literal["create", "revoke"]
 
 
-Notice = EndpointNotice | TokenNotice
+KeyAction = Literal["add", "cool", "disable", "enable", "rewrap", "cool_model"]
+
+
+class KeyNotice(_Notice):
+    """Re-read key `key_id` of the team on provider `provider_id`, or, for `cool_model`,
+    that provider's cooldown of `model`. Ids and names only: never a secret, label or reason."""
+
+    kind: Literal["key"] = "key"
+    team_id: int
+    provider_id: int
+    key_id: int | None = None
+    model: str | None = None
+    action: KeyAction
+
+
+Notice = EndpointNotice | TokenNotice | KeyNotice
 _CHANNEL_OF: dict[type[_Notice], Channel] = {
     EndpointNotice: Channel.ENDPOINTS,
     TokenNotice: Channel.TOKENS,
+    KeyNotice: Channel.KEYS,
 }
 
 
@@ -63,9 +80,10 @@ def send(session: Session, notice: Notice) -> None:
 def parse(channel: str, payload: str) -> Notice | None:
     """The notice a LISTENing connection received, or None for one it cannot read (a newer
     sender's format, say); a cache should then re-read everything."""
-    kinds: dict[str, type[EndpointNotice] | type[TokenNotice]] = {
+    kinds: dict[str, type[EndpointNotice] | type[TokenNotice] | type[KeyNotice]] = {
         Channel.ENDPOINTS.value: EndpointNotice,
         Channel.TOKENS.value: TokenNotice,
+        Channel.KEYS.value: KeyNotice,
     }
     kind = kinds.get(channel)
     if kind is None:

@@ -20,6 +20,8 @@ NAMING_CONVENTION = {
 }
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+# What an INTEGER column (ids, version numbers, priorities) holds on PostgreSQL.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class Base(DeclarativeBase):

@@ -32,3 +32,13 @@ def allowed_targets(current: Stage) -> frozenset[Stage]:
 
 def is_allowed(current: Stage, target: Stage) -> bool:
     return target in ALLOWED_TRANSITIONS[current]
+
+
+def parse_stage(raw: str) -> Stage:
+    """The stage named `raw`, in any letter case: the one rule for every way a stage comes in."""
+    try:
+        return Stage(raw.lower())
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not a stage; stages: {', '.join(stage.value for stage in Stage)}"
+        ) from None

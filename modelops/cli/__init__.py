@@ -1,91 +1,104 @@
-"""The `modelops` command line: one sub-app per area, one error boundary for all."""
+"""The `modelops` command line: one sub-command per area, imported when named; one error boundary.
+
+A new area is one entry in `COMMANDS`: its name, the module holding it and a one-line summary
+(what `modelops --help` shows without importing the module).
+"""
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
-import typer
-from pydantic import ValidationError
+from typer import Abort
 
 # typer vendors click; its exception classes live here.
-from typer._click.exceptions import ClickException, UsageError
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
-from modelops.cli import (
-    approvals_cmd,
-    approvers_cmd,
-    catalog_cmd,
-    db_cmd,
-    demo_cmd,
-    endpoints_cmd,
-    gateway_cmd,
-    keys_cmd,
-    models_cmd,
-    providers_cmd,
-    run_cmd,
-    tokens_cmd,
-)
-from modelops.cli.errors import (
-    BAD_INPUT,
-    FAILURE,
-    CliError,
-    describe_validation_error,
-    exit_code_for,
-)
-from modelops.cli.output import stderr
-from registry.errors import RegistryError
+from modelops.cli.errors import BAD_INPUT, FAILURE, describe_failure
+from modelops.cli.lazy import LazyGroup, SubCommand
 
-app = typer.Typer(
-    name="modelops",
-    help="Control plane for AI models: registry, lifecycle, rollouts, A/B tests.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(catalog_cmd.app, name="catalog")
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(keys_cmd.app, name="keys")
-app.add_typer(providers_cmd.app, name="providers")
-app.add_typer(approvals_cmd.app, name="approvals")
-app.add_typer(approvers_cmd.app, name="approvers")
-app.add_typer(endpoints_cmd.app, name="endpoints")
-app.add_typer(tokens_cmd.app, name="tokens")
-app.command("run")(run_cmd.run)
-app.command("demo")(demo_cmd.demo)
-app.command("gateway")(gateway_cmd.gateway)
+COMMANDS: dict[str, SubCommand] = {
+    "db": SubCommand(
+        "modelops.cli.db_cmd", "Database schema: upgrade to the code's head, show the revision."
+    ),
+    "catalog": SubCommand(
+        "modelops.cli.catalog_cmd", "The model catalog: validate it, sync it to the database."
+    ),
+    "models": SubCommand(
+        "modelops.cli.models_cmd", "Models and versions: list, inspect, move stages, roll back."
+    ),
+    "keys": SubCommand(
+        "modelops.cli.keys_cmd", "Provider API keys: add, list, disable, enable; the master key."
+    ),
+    "providers": SubCommand(
+        "modelops.cli.providers_cmd", "Providers of the catalog: list them, check one for real."
+    ),
+    "approvals": SubCommand(
+        "modelops.cli.approvals_cmd", "Approvals: list them, approve or reject a promotion."
+    ),
+    "approvers": SubCommand(
+        "modelops.cli.approvers_cmd", "Approvers: enrol the people a policy names (TOTP)."
+    ),
+    "endpoints": SubCommand(
+        "modelops.cli.endpoints_cmd", "Endpoints: the names consumers call, and their routes."
+    ),
+    "tokens": SubCommand(
+        "modelops.cli.tokens_cmd", "API tokens for the gateway: create, list, revoke."
+    ),
+    "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
+    "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
+    "gateway": SubCommand(
+        "modelops.cli.gateway_cmd",
+        "Serve the HTTP API: OpenAI-compatible chat, invoke, resolve, outcomes, /metrics.",
+        "gateway",
+    ),
+}
+
+
+def build_command() -> LazyGroup:
+    return LazyGroup(
+        entries=COMMANDS,
+        name="modelops",
+        help="Control plane for AI models: registry, approvals, endpoints, key pool, gateway.",
+        no_args_is_help=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) 0, 1 (failure) or 2 (bad input)."""
-    command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv, prog_name="modelops", standalone_mode=False)
-    except UsageError as exc:
+        result = build_command().main(args=argv, prog_name="modelops", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
         exc.show()
         return _exit(BAD_INPUT)
+    except UsageError as exc:
+        _show(exc)
+        return _exit(BAD_INPUT)
     except ClickException as exc:
-        exc.show()
+        _show(exc)
         return _exit(exc.exit_code)
-    except typer.Abort:
-        stderr.print("aborted")
-        return _exit(FAILURE)
-    except CliError as exc:
-        return _fail(str(exc), exc.exit_code)
-    except RegistryError as exc:
-        return _fail(str(exc), exit_code_for(exc))
-    except ValidationError as exc:
-        return _fail(describe_validation_error(exc), BAD_INPUT)
-    except Exception as exc:  # the last line of defence: no traceback for users
+    except Abort:
+        return _fail("aborted", FAILURE)
+    except Exception as exc:  # the last line of defence: no traceback, no SQL for users
         if os.environ.get("MODELOPS_DEBUG"):
             raise
-        return _fail(
-            f"unexpected {type(exc).__name__}: {exc} (set MODELOPS_DEBUG=1 for details)", FAILURE
-        )
+        return _fail(*describe_failure(exc))
     return _exit(result if isinstance(result, int) else 0)
 
 
+def _show(error: ClickException) -> None:
+    """Click's own report of a usage error, with any control character the user typed escaped."""
+    from registry.text import visible
+
+    report = io.StringIO()
+    error.show(file=report)
+    sys.stderr.write(visible(report.getvalue()))
+
+
 def _fail(message: str, code: int) -> int:
+    from modelops.cli.output import stderr
+
     stderr.print(f"error: {message}", markup=False)
     return _exit(code)
 

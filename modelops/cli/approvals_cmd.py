@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from modelops.cli.arguments import INT32_MAX, single_line
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import print_json, print_table, say
@@ -27,11 +28,21 @@ app = typer.Typer(
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ApprovalId = Annotated[int, typer.Argument(help="Approval id (see `modelops approvals list`).")]
-Reviewer = Annotated[
-    str, typer.Option("--reviewer", help="Who answers (an enrolled approver of the policy).")
+ApprovalId = Annotated[
+    int,
+    typer.Argument(help="Approval id (see `modelops approvals list`).", min=1, max=INT32_MAX),
 ]
-Comment = Annotated[str, typer.Option("--comment", help="Why (kept in the ledger).")]
+Reviewer = Annotated[
+    str,
+    typer.Option(
+        "--reviewer",
+        help="Who answers (an enrolled approver of the policy).",
+        callback=single_line(128),
+    ),
+]
+Comment = Annotated[
+    str, typer.Option("--comment", help="Why (kept in the ledger).", callback=single_line(2000))
+]
 Wait = Annotated[
     float,
     typer.Option(

@@ -24,8 +24,9 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def runtime(*, check_schema: bool = True) -> Iterator[Runtime]:
-    rt = open_runtime(load_settings(), check_schema=check_schema)
+def runtime(*, check_schema: bool = True, create: bool = False) -> Iterator[Runtime]:
+    """The runtime of one command; only `create=True` may make a new SQLite database."""
+    rt = open_runtime(load_settings(), check_schema=check_schema, create=create)
     try:
         yield rt
     finally:

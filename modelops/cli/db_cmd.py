@@ -17,8 +17,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of te
 
 @app.command("upgrade")
 def upgrade_cmd(json: JsonFlag = False) -> None:
-    """Apply every pending migration (safe to run again)."""
-    with runtime(check_schema=False) as rt:
+    """Apply every pending migration, creating the database if needed (safe to run again)."""
+    with runtime(check_schema=False, create=True) as rt:
         before, after = upgrade(rt.engine)
         url = rt.engine.url.render_as_string(hide_password=True)
     if json:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from modelops.cli.arguments import INT32_MAX, single_line
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput
 from modelops.cli.output import print_json, print_table, say
@@ -37,12 +38,22 @@ app = typer.Typer(
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 EndpointName = Annotated[str, typer.Argument(help="Endpoint name, e.g. support-intent-prod.")]
-Actor = Annotated[str, typer.Option("--actor", help="Who is doing this (recorded in the ledger).")]
-Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the ledger).")]
+Actor = Annotated[
+    str,
+    typer.Option(
+        "--actor", help="Who is doing this (recorded in the ledger).", callback=single_line(128)
+    ),
+]
+Reason = Annotated[
+    str, typer.Option("--reason", help="Why (recorded in the ledger).", callback=single_line(4000))
+]
 ExpectRevision = Annotated[
     int | None,
     typer.Option(
-        "--expect-revision", min=1, help="Refuse unless the endpoint is at this revision."
+        "--expect-revision",
+        min=1,
+        max=INT32_MAX,
+        help="Refuse unless the endpoint is at this revision.",
     ),
 ]
 SERVED_ROLES = [role.value for role in RouteRole if role is not RouteRole.SHADOW]
@@ -62,6 +73,7 @@ def create_cmd(
         typer.Option(
             "--version",
             min=1,
+            max=INT32_MAX,
             help="Version to serve; default: the production version on a production "
             "endpoint, else the newest version neither rejected nor archived.",
         ),

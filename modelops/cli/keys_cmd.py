@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from modelops.cli.arguments import INT32_MAX, INT32_MIN, single_line
 from modelops.cli.context import load_settings, runtime
 from modelops.cli.errors import BadInput, CliError
 from modelops.cli.output import Cell, print_json, print_table, say, stderr
@@ -41,8 +42,15 @@ MAX_SECRET_BYTES = 65_536
 @app.command("add")
 def add_cmd(
     provider: Annotated[str, typer.Argument(help="Provider name, e.g. openai.")],
-    label: Annotated[str, typer.Option("--label", help="A name for the key, unique per provider.")],
-    priority: Annotated[int, typer.Option(help="Higher is used first.")] = 0,
+    label: Annotated[
+        str,
+        typer.Option(
+            "--label", help="A name for the key, unique per provider.", callback=single_line(64)
+        ),
+    ],
+    priority: Annotated[
+        int, typer.Option(help="Higher is used first.", min=INT32_MIN, max=INT32_MAX)
+    ] = 0,
     from_env: Annotated[
         str | None, typer.Option("--from-env", help="Read the key from this environment variable.")
     ] = None,
@@ -106,10 +114,13 @@ def _row(key: ProviderKey) -> tuple[Cell, ...]:
 
 @app.command("disable")
 def disable_cmd(
-    key_id: Annotated[int, typer.Argument(metavar="ID", help="Key id (see `keys list`).")],
-    reason: Annotated[str, typer.Option(help="Why; kept on the key and in its events.")] = (
-        "disabled by an operator"
-    ),
+    key_id: Annotated[
+        int, typer.Argument(metavar="ID", help="Key id (see `keys list`).", min=1, max=INT32_MAX)
+    ],
+    reason: Annotated[
+        str,
+        typer.Option(help="Why; kept on the key and in its events.", callback=single_line(4000)),
+    ] = "disabled by an operator",
     json: JsonFlag = False,
 ) -> None:
     """Take a key out of rotation until `keys enable`."""
@@ -120,7 +131,9 @@ def disable_cmd(
 
 @app.command("enable")
 def enable_cmd(
-    key_id: Annotated[int, typer.Argument(metavar="ID", help="Key id (see `keys list`).")],
+    key_id: Annotated[
+        int, typer.Argument(metavar="ID", help="Key id (see `keys list`).", min=1, max=INT32_MAX)
+    ],
     json: JsonFlag = False,
 ) -> None:
     """Put a key back in rotation (a running rate-limit cooldown still runs out)."""

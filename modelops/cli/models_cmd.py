@@ -8,30 +8,34 @@ from typing import Annotated
 
 import typer
 
+from modelops.cli.arguments import INT32_MAX, single_line
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput
 from modelops.cli.output import print_json, print_table, say
 from registry.domain import LedgerEntry, Lineage, ModelVersion
 from registry.ledger import LedgerRepository
-from registry.lifecycle import (
-    NewVersion,
-    RollbackRequest,
-    TransitionRequest,
-    register_version,
-    rollback,
-    transition_stage,
-)
 from registry.model_repository import ModelRepository
-from registry.stages import Stage
+from registry.stages import Stage, parse_stage
 
 app = typer.Typer(
     help="Models and their versions: list, inspect, register, move stages, roll back."
 )
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ModelName = Annotated[str, typer.Argument(help="Model name, as in the catalog.")]
-Actor = Annotated[str, typer.Option("--actor", help="Who is doing this (recorded in the ledger).")]
-Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the ledger).")]
+ModelName = Annotated[
+    str, typer.Argument(help="Model name, as in the catalog.", callback=single_line(128))
+]
+Actor = Annotated[
+    str,
+    typer.Option(
+        "--actor", help="Who is doing this (recorded in the ledger).", callback=single_line(128)
+    ),
+]
+Reason = Annotated[
+    str, typer.Option("--reason", help="Why (recorded in the ledger).", callback=single_line(4000))
+]
+VersionNumber = Annotated[int, typer.Argument(help="Version number.", min=1, max=INT32_MAX)]
+STAGES = ", ".join(stage.value for stage in Stage)
 
 
 @app.command("list")
@@ -159,13 +163,25 @@ def approved_by(entry: LedgerEntry) -> str | None:
 def add_version_cmd(
     name: ModelName,
     provider_model_id: Annotated[
-        str, typer.Option("--provider-model-id", help="The provider's id for this model.")
+        str,
+        typer.Option(
+            "--provider-model-id",
+            help="The provider's id for this model.",
+            callback=single_line(256),
+        ),
     ],
-    parent: Annotated[int | None, typer.Option("--parent", help="Parent version number.")] = None,
-    actor: Annotated[str | None, typer.Option("--actor", help="Who registers it.")] = None,
+    parent: Annotated[
+        int | None,
+        typer.Option("--parent", help="Parent version number.", min=1, max=INT32_MAX),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who registers it.", callback=single_line(128))
+    ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Register a new version (in development)."""
+    from registry.lifecycle import NewVersion, register_version  # writers only: it is large
+
     new = NewVersion(
         model=name,
         provider_model_id=provider_model_id,
@@ -183,17 +199,29 @@ def add_version_cmd(
 @app.command("stage")
 def stage_cmd(
     name: ModelName,
-    version: Annotated[int, typer.Argument(help="Version number.", min=1)],
-    stage: Annotated[Stage, typer.Argument(help="Target stage.", case_sensitive=False)],
+    version: VersionNumber,
+    stage: Annotated[
+        Stage,
+        typer.Argument(
+            help=f"Target stage: {STAGES}.", parser=parse_stage, metavar="STAGE", show_default=False
+        ),
+    ],
     actor: Actor,
     reason: Reason,
     expect: Annotated[
         Stage | None,
-        typer.Option("--expect", help="Refuse unless the version is in this stage now."),
+        typer.Option(
+            "--expect",
+            help="Refuse unless the version is in this stage now.",
+            parser=parse_stage,
+            metavar="STAGE",
+        ),
     ] = None,
     json: JsonFlag = False,
 ) -> None:
     """Move a version to another stage (compare-and-set on its current stage)."""
+    from registry.lifecycle import TransitionRequest, transition_stage
+
     request = TransitionRequest(
         model=name, version=version, target=stage, actor=actor, reason=reason, expect=expect
     )
@@ -207,11 +235,34 @@ def stage_cmd(
 
 
 @app.command("rollback")
-def rollback_cmd(name: ModelName, actor: Actor, reason: Reason, json: JsonFlag = False) -> None:
-    """Take the production version down and restore the last good one."""
-    request = RollbackRequest(model=name, actor=actor, reason=reason)
-    with runtime() as rt, rt.transaction() as session:
-        result = rollback(session, rt.require_team(session), request)
+def rollback_cmd(
+    name: ModelName,
+    actor: Actor,
+    reason: Reason,
+    expect: Annotated[
+        int | None,
+        typer.Option(
+            "--expect",
+            help="Refuse unless this version is in production now "
+            "(default: the one in production when the command starts).",
+            min=1,
+            max=INT32_MAX,
+            metavar="VERSION",
+        ),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Take the production version down and restore the last good one (compare-and-set)."""
+    from registry.lifecycle import RollbackRequest, rollback
+
+    with runtime() as rt:
+        if expect is None:
+            with rt.transaction() as session:
+                seen = ModelRepository(session, rt.require_team(session)).production(name)
+            expect = seen.version if seen is not None else None
+        request = RollbackRequest(model=name, actor=actor, reason=reason, expect=expect)
+        with rt.transaction() as session:
+            result = rollback(session, rt.require_team(session), request)
     if json:
         print_json(result)
         return
@@ -225,4 +276,9 @@ def _parse_instant(raw: str) -> datetime:
         raise BadInput(
             f"--at: {raw!r} is not an ISO 8601 instant; e.g. 2026-11-22T14:02:00Z"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise BadInput(
+            f"--at: {raw!r} is outside the years 1 to 9999 once converted to UTC"
+        ) from None

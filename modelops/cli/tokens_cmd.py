@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from modelops.cli.arguments import INT32_MAX, single_line
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput
 from modelops.cli.output import print_json, print_table, say, stderr
@@ -27,7 +28,12 @@ SCOPES = ", ".join(scope.value for scope in Scope)
 
 @app.command("create")
 def create_cmd(
-    label: Annotated[str, typer.Option("--label", help="A name for the token, unique per team.")],
+    label: Annotated[
+        str,
+        typer.Option(
+            "--label", help="A name for the token, unique per team.", callback=single_line(64)
+        ),
+    ],
     scope: Annotated[
         list[str] | None,
         typer.Option("--scope", metavar="S", help=f"Repeatable; one of {SCOPES}. Default: invoke."),
@@ -78,7 +84,10 @@ def list_cmd(json: JsonFlag = False) -> None:
 
 @app.command("revoke")
 def revoke_cmd(
-    token_id: Annotated[int, typer.Argument(metavar="ID", help="Token id (see `tokens list`).")],
+    token_id: Annotated[
+        int,
+        typer.Argument(metavar="ID", help="Token id (see `tokens list`).", min=1, max=INT32_MAX),
+    ],
     json: JsonFlag = False,
 ) -> None:
     """Revoke a token for good: it no longer authenticates."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from datetime import datetime
 
-from registry.keys.domain import KeyStatus
+from registry.keys.domain import KeyStatus, ModelCooldown
 from registry.keys.errors import NoKeyAvailableError
-from registry.keys.tables import ModelCooldownRow
 
 KeyState = tuple[int, str, datetime | None]  # id, stored status, cooldown_until
 
@@ -19,7 +18,7 @@ def explain_unavailable(
     provider: str,
     now: datetime,
     exclude: Set[int],
-    model: ModelCooldownRow | None,
+    model: ModelCooldown | None,
 ) -> NoKeyAvailableError:
     """The error for "nothing usable": counts by cause and the earliest time worth retrying.
 
@@ -41,7 +40,7 @@ def explain_unavailable(
         model_until = model.cooldown_until
         first_free_at = None if first_free_at is None else max(first_free_at, model_until)
         parts.append(
-            f"model {model.provider_model_id!r} is cooling on {provider} until "
+            f"model {model.model!r} is cooling on {provider} until "
             f"{model_until.isoformat()} ({model.reason or 'provider overloaded'})"
         )
     return NoKeyAvailableError(

@@ -76,6 +76,14 @@ class NoKeyAvailableError(RegistryError):
 class KeyDisabledError(RegistryError):
     """A key asked for by id is disabled."""
 
+    @classmethod
+    def pinned(cls, key_id: int, label: str, last4: str, reason: str | None) -> KeyDisabledError:
+        """The refusal of a job's creator key: what is wrong and the command that fixes it."""
+        return cls(
+            f"key {key_id} ({label} …{last4}) is disabled ({reason}); jobs it created cannot "
+            f"be polled or cancelled until `modelops keys enable {key_id}`"
+        )
+
 
 class KeyDecryptionError(RegistryError):
     """A ciphertext or wrapped data key failed authentication."""

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from sqlalchemy import case, literal, select, update
 from sqlalchemy.orm import Session
 
+from registry import notifications
 from registry.domain import Team
 from registry.errors import translate_database_errors
 from registry.keys.availability import explain_unavailable
@@ -49,6 +50,7 @@ from registry.keys.errors import (
 from registry.keys.repository import Clock, KeyRepository, effective_status, log
 from registry.keys.tables import ModelCooldownRow, ProviderKeyRow
 from registry.keys.validation import scrub
+from registry.notifications import KeyNotice
 from registry.orm import utcnow
 from registry.tables import ProviderRow
 
@@ -104,11 +106,7 @@ class KeyPool(KeyRepository):
         self._require_ring()
         row = self._row(key_id, for_update=True)
         if row.status == KeyStatus.DISABLED and not allow_disabled:
-            raise KeyDisabledError(
-                f"key {row.id} ({row.label} …{row.last4}) is disabled ({row.disabled_reason}); "
-                f"jobs it created cannot be polled or cancelled until `modelops keys enable "
-                f"{row.id}`"
-            )
+            raise KeyDisabledError.pinned(row.id, row.label, row.last4, row.disabled_reason)
         row = self._update_key(
             key_id, {"last_used_at": self._clock(), "request_count": K.request_count + 1}
         )
@@ -187,15 +185,7 @@ class KeyPool(KeyRepository):
         """The model's cooldown record on the provider (its deadline may have passed)."""
         prov = self._provider(provider)
         row = self._model_row(prov.id, model)
-        if row is None:
-            return None
-        return ModelCooldown(
-            provider=prov.name,
-            model=model,
-            cooldown_until=row.cooldown_until,
-            reason=row.reason,
-            consecutive_failures=row.consecutive_failures,
-        )
+        return None if row is None else _model_cooldown(row, prov.name)
 
     # -- internals ----------------------------------------------------------------
 
@@ -255,6 +245,7 @@ class KeyPool(KeyRepository):
         )
         detail = {"until": _iso(row.cooldown_until), "asked_until": _iso(wanted), "reason": reason}
         self._event(row, KeyEventKind.COOLED, {**detail, "retry_after": retry_after})
+        self._notify(row, "cool")
         log.info(
             "key %d (%s …%s) cooling until %s: %s",
             row.id,
@@ -278,6 +269,7 @@ class KeyPool(KeyRepository):
         values = {"status": KeyStatus.DISABLED.value, "disabled_reason": reason}
         row = self._update_key(row.id, values)
         self._event(row, KeyEventKind.DISABLED, {"reason": reason, "by": "provider"})
+        self._notify(row, "disable")
         log.warning("key %d (%s …%s) disabled: %s", row.id, row.label, row.last4, reason)
         return row
 
@@ -298,6 +290,10 @@ class KeyPool(KeyRepository):
                 reason=reason,
                 delay=lambda failures: self._policy.delay(retry_after, failures),
             )
+        notice = KeyNotice(
+            team_id=row.team_id, provider_id=row.provider_id, model=model, action="cool_model"
+        )
+        notifications.send(self._session, notice)
         log.info("model %s cooling until %s: %s", model, _iso(cooled.cooldown_until), reason)
         return RecordedFailure(
             key_id=row.id,
@@ -336,7 +332,7 @@ class KeyPool(KeyRepository):
             provider=provider.name,
             now=now,
             exclude=exclude,
-            model=model,
+            model=None if model is None else _model_cooldown(model, provider.name),
         )
 
     def _scrub(self, row: ProviderKeyRow, reason: str) -> str:
@@ -372,6 +368,16 @@ def _charged(outcome: KeyOutcome, now: datetime) -> dict[str, Any]:
             (in_a_row, K.consecutive_failures + 1), else_=literal(1)
         )
     return values
+
+
+def _model_cooldown(row: ModelCooldownRow, provider: str) -> ModelCooldown:
+    return ModelCooldown(
+        provider=provider,
+        model=row.provider_model_id,
+        cooldown_until=row.cooldown_until,
+        reason=row.reason,
+        consecutive_failures=row.consecutive_failures,
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:

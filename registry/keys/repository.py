@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from registry import notifications
 from registry.domain import JsonObject, Team
 from registry.errors import InvalidInputError, NotFoundError, translate_database_errors
 from registry.keys.crypto import KeyBinding, MasterKeyring, SealedSecret, seal, unseal
@@ -72,6 +73,7 @@ class KeyRepository:
         _store_sealed(row, seal(secret, _binding(row), ring))
         self._event(row, KeyEventKind.ADDED, {"label": label, "priority": priority})
         self._session.flush()
+        self._notify(row, "add")
         log.info("added %s key %d (%s …%s)", provider, row.id, label, row.last4)
         return self._view(row, prov.name)
 
@@ -96,6 +98,7 @@ class KeyRepository:
         values: dict[str, Any] = {"status": KeyStatus.DISABLED.value, "disabled_reason": reason}
         row = self._update_key(key_id, values)
         self._event(row, KeyEventKind.DISABLED, {"reason": reason, "by": "operator"})
+        self._notify(row, "disable")
         log.info("key %d (%s …%s) disabled: %s", row.id, row.label, row.last4, reason)
         return self._view(row, self._provider_name(row))
 
@@ -111,6 +114,7 @@ class KeyRepository:
         }
         row = self._update_key(key_id, values)
         self._event(row, KeyEventKind.ENABLED, {"by": "operator"})
+        self._notify(row, "enable")
         log.info("key %d (%s …%s) enabled", row.id, row.label, row.last4)
         return self._view(row, self._provider_name(row))
 
@@ -190,6 +194,13 @@ class KeyRepository:
             team_id=row.team_id, key_id=row.id, kind=kind.value, detail=full, at=self._clock()
         )
         self._session.add(event)
+
+    def _notify(self, row: ProviderKeyRow, action: notifications.KeyAction) -> None:
+        """Tell LISTENing key caches to re-read the key once this transaction commits."""
+        notice = notifications.KeyNotice(
+            team_id=row.team_id, provider_id=row.provider_id, key_id=row.id, action=action
+        )
+        notifications.send(self._session, notice)
 
     def _label_taken(self, provider_id: int, label: str) -> bool:
         query = select(K.id).where(

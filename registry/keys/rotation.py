@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from registry import notifications
 from registry.domain import Frozen
 from registry.errors import RegistryError, translate_database_errors
 from registry.keys.crypto import KeyBinding, MasterKeyring, SealedSecret, check, rewrap
@@ -180,6 +181,11 @@ def _compare_and_set(session: Session, row: Row[Any], sealed: SealedSecret) -> b
             at=utcnow(),
         )
     )
+    # Key caches holding the old wrap (or unable to open it) re-read the row.
+    notice = notifications.KeyNotice(
+        team_id=row.team_id, provider_id=row.provider_id, key_id=row.id, action="rewrap"
+    )
+    notifications.send(session, notice)
     return True
 
 

@@ -165,6 +165,10 @@ def _break(root: Path, case: str) -> None:
         write(root, "providers/local.yaml", "name: local\n kind: [local\n")
     elif case == "empty file":
         write(root, "providers/local.yaml", "")
+    elif case == "nul byte":
+        write(root, MODEL_FILE, model_doc(description="routes\x00tickets"))
+    elif case == "escape sequence":
+        write(root, "providers/local.yaml", provider_doc(options={"prompt": "\x1b[2J"}))
 
 
 BROKEN = [
@@ -187,6 +191,9 @@ BROKEN = [
     ("misnamed file", "providers/oai.yaml: name: 'gpt' does not match the file name"),
     ("yaml syntax", "providers/local.yaml: YAML syntax error at line 2, column 6"),
     ("empty file", "providers/local.yaml: file is empty"),
+    ("nul byte", f"{MODEL_FILE}: description: contains the control character \\x00 at position 6"),
+    ("escape sequence", "providers/local.yaml: options: prompt: contains the control character "
+     "\\x1b at position 0"),
 ]  # fmt: skip
 
 
@@ -201,6 +208,7 @@ def test_each_catalog_error_exits_2_with_its_message_and_writes_nothing(
     assert result.code == 2
     assert result.err.startswith(f"error: catalog {root} has 1 problem; nothing was written:\n")
     assert message in result.err
+    assert "\x1b" not in result.err and "INSERT" not in result.err
     assert result.out == ""
     assert snapshot(pg_url) == before
 

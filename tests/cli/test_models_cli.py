@@ -70,13 +70,26 @@ def test_rollback_via_cli_restores_the_previous_version(cli: Cli, env: dict[str,
     [
         (("models", "show", "nope"), "no model 'nope' in team 'default'; known models: support-intent"),
         (("models", "stage", "support-intent", "1", "live", "--actor", "a", "--reason", "r"),
-         "'live' is not one of"),
+         "'live' is not a stage; stages: development, testing, staging, production, archived, rejected"),
         (("models", "stage", "support-intent", "1", "testing", "--actor", "a", "--reason", "r"),
          "cannot move from staging to testing"),
         (("models", "history", "support-intent", "--at", "yesterday"),
          "--at: 'yesterday' is not an ISO 8601 instant"),
         (("models", "stage", "support-intent", "1", "production", "--actor", "", "--reason", "r"),
          "actor: String should have at least 1 character"),
+        (("models", "stage", "support-intent", "99999999999", "testing", "--actor", "a", "--reason", "r"),
+         "Invalid value for 'version': Input should be less than or equal to 2147483647"),
+        (("models", "add-version", "support-intent", "--provider-model-id", "m", "--parent", "99999999999"),
+         "Invalid value for '--parent': Input should be less than or equal to 2147483647"),
+        (("models", "rollback", "support-intent", "--actor", "a", "--reason", "r", "--expect", "4294967296"),
+         "Invalid value for '--expect': Input should be less than or equal to 2147483647"),
+        (("models", "history", "support-intent", "--at", "9999-12-31T23:59:59-01:00"),
+         "--at: '9999-12-31T23:59:59-01:00' is outside the years 1 to 9999 once converted to UTC"),
+        (("models", "stage", "support-intent", "1", "production", "--actor", "ann\x1b[2J", "--reason", "r"),
+         "Invalid value for '--actor': contains the control character \\x1b at position 3"),
+        (("models", "rollback", "support-intent", "--actor", "a", "--reason", "oops\x1b[2J"),
+         "Invalid value for '--reason': contains the control character \\x1b at position 4"),
+        (("models", "show", "x" * 129), "Invalid value for 'name': is 129 characters long; at most 128"),
     ],
 )  # fmt: skip
 def test_bad_input_exits_2_with_a_message_and_changes_nothing(
@@ -87,6 +100,30 @@ def test_bad_input_exits_2_with_a_message_and_changes_nothing(
     assert result.code == 2
     assert message in " ".join(result.err.split())
     assert cli("models", "versions", "support-intent", "--json").out == before
+
+
+def test_the_stage_and_expect_arguments_take_any_letter_case(cli: Cli, env: dict[str, str]) -> None:
+    args = ("models", "stage", "support-intent", "1", "PRODUCTION", "--actor", "a", "--reason", "r")
+    result = cli(*args, "--expect", "Staging", env=env)
+    assert result.code == 0, result.err
+    assert "staging -> production" in result.out
+
+
+def test_a_rollback_expecting_a_version_no_longer_in_production_exits_1(
+    cli: Cli, env: dict[str, str]
+) -> None:
+    for version in ("1", "2"):
+        args = ("models", "stage", "support-intent", version, "production")
+        assert cli(*args, "--actor", "a", "--reason", "r", env=env).code == 0
+    before = cli("models", "history", "support-intent", "--json").out
+    args = ("models", "rollback", "support-intent", "--actor", "b", "--reason", "errors")
+    result = cli(*args, "--expect", "1")
+    assert result.code == 1
+    assert result.err.strip() == (
+        "error: rolling back support-intent: production is v2, not v1 as expected; nothing changed"
+    )
+    assert cli("models", "history", "support-intent", "--json").out == before
+    assert cli(*args, "--expect", "2").code == 0
 
 
 def test_expect_mismatch_exits_1_as_a_conflict(cli: Cli, env: dict[str, str]) -> None:

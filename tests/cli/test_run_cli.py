@@ -48,7 +48,7 @@ def test_a_mistyped_parameter_names_it_and_what_it_accepts(cli: Cli) -> None:
     assert result.code == 2
     assert _error_line(result) == (
         'error: evaluate: --param version="abc": Input should be a valid integer, unable to '
-        "parse string as an integer; allowed: an integer >= 1 (Version number to evaluate.)"
+        "parse string as an integer; allowed: an integer >= 1 <= 2147483647 (Version number to evaluate.)"
     )
 
 
@@ -79,9 +79,22 @@ def test_a_missing_required_parameter_says_so() -> None:
     with pytest.raises(BadInput) as caught:
         build_params(FLOWS["evaluate"], ["model=support-intent"])
     assert str(caught.value) == (
-        "evaluate: --param version is required; allowed: an integer >= 1 "
+        "evaluate: --param version is required; allowed: an integer >= 1 <= 2147483647 "
         "(Version number to evaluate.)"
     )
+
+
+def test_promote_parameters_are_bounded_like_the_columns_they_reach() -> None:
+    with pytest.raises(BadInput) as caught:
+        build_params(
+            FLOWS["promote"],
+            ["model=support-intent", "version=99999999999", "requester=ann\x1b[2J"],
+        )
+    message = str(caught.value)
+    assert (
+        "--param version=99999999999: Input should be less than or equal to 2147483647" in message
+    )
+    assert "Value error, contains the control character \\x1b at position 3" in message
 
 
 def test_unknown_flow_and_malformed_pairs_exit_2_without_running(cli: Cli) -> None:

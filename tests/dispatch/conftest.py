@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import JsonValue
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.chat import ChatMessage, ChatRequest, ChatResponse, Role
 from adapters.registry import chat_adapter
+from dispatch.key_pool_view import KeyPoolView
 from dispatch.keyed_call import Attempt, CallPolicy, KeyedResult
 from dispatch.providers import ProviderHandle, open_provider
 from registry.database import make_engine, make_session_factory
@@ -68,13 +70,19 @@ class FakeTime:
 
 @dataclass
 class World:
-    """One team's pool for the `openai` provider, which points at the fake server."""
+    """One team's pool for the `openai` provider, which points at the fake server.
 
+    `keys_from` says where handles get their keys: "database" (a transaction per step) or
+    "view" (a KeyPoolView opened with each handle; closing it writes the batched usage).
+    """
+
+    engine: Engine
     sessions: sessionmaker[Session]
     team: Team
     server: FakeOpenAIServer
     time: FakeTime
     data_dir: Path
+    keys_from: str = "database"
 
     def add_key(self, label: str, secret: str, priority: int = 0) -> int:
         with self.sessions.begin() as session:
@@ -93,14 +101,21 @@ class World:
 
     @asynccontextmanager
     async def provider(self, policy: CallPolicy | None = None) -> AsyncIterator[ProviderHandle]:
-        async with open_provider(
-            self.sessions,
-            self.team,
-            "openai",
-            keyring=ring(RING_1),
-            data_dir=self.data_dir,
-            policy=policy or self.time.policy(),
-        ) as handle:
+        async with AsyncExitStack() as stack:
+            view = None
+            if self.keys_from == "view":
+                view = await stack.enter_async_context(KeyPoolView(self.engine, ring(RING_1)))
+            handle = await stack.enter_async_context(
+                open_provider(
+                    self.sessions,
+                    self.team,
+                    "openai",
+                    keyring=ring(RING_1),
+                    data_dir=self.data_dir,
+                    policy=policy or self.time.policy(),
+                    pool_view=view,
+                )
+            )
             yield handle
 
     async def chat(
@@ -133,25 +148,35 @@ def seed_openai(
 
 
 def make_world(
-    pg_url: str, server: FakeOpenAIServer, tmp_path: Path, **options: JsonValue
+    pg_url: str,
+    server: FakeOpenAIServer,
+    tmp_path: Path,
+    keys_from: str = "database",
+    **options: JsonValue,
 ) -> Iterator[World]:
     engine = make_engine(pg_url)
     sessions = make_session_factory(engine)
     seed_openai(sessions, server.base_url, dict(options))
     with sessions.begin() as session:
         team = TeamRepository(session).ensure("alpha")
-    yield World(sessions, team, server, FakeTime(), tmp_path)
+    yield World(engine, sessions, team, server, FakeTime(), tmp_path, keys_from)
     engine.dispose()
 
 
-@pytest.fixture
-def world(pg_url: str, openai_server: FakeOpenAIServer, tmp_path: Path) -> Iterator[World]:
-    yield from make_world(pg_url, openai_server, tmp_path)
+# Every keyed-call behaviour holds whether keys come from the database or from a view.
+KEY_SOURCES = ["database", "view"]
 
 
-@pytest.fixture
+@pytest.fixture(params=KEY_SOURCES)
+def world(
+    request: pytest.FixtureRequest, pg_url: str, openai_server: FakeOpenAIServer, tmp_path: Path
+) -> Iterator[World]:
+    yield from make_world(pg_url, openai_server, tmp_path, request.param)
+
+
+@pytest.fixture(params=KEY_SOURCES)
 def impatient_world(
-    pg_url: str, openai_server: FakeOpenAIServer, tmp_path: Path
+    request: pytest.FixtureRequest, pg_url: str, openai_server: FakeOpenAIServer, tmp_path: Path
 ) -> Iterator[World]:
     """The adapter gives up on a silent server after 0.3 s (a real timeout, on a real socket)."""
-    yield from make_world(pg_url, openai_server, tmp_path, timeout_seconds=0.3)
+    yield from make_world(pg_url, openai_server, tmp_path, request.param, timeout_seconds=0.3)

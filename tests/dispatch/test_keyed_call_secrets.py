@@ -24,7 +24,7 @@ def _absent(text: str) -> None:
 @pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "gateway", "registry", "adapters"):
+    for name in ("httpx", "httpcore", "gateway", "dispatch", "registry", "adapters"):
         caplog.set_level(logging.DEBUG, logger=name)
     return caplog
 
@@ -77,3 +77,19 @@ async def test_no_secret_in_a_budget_exhausted_error(
     assert "first key frees up at" in str(error)
     _absent(str(error) + repr(error) + repr(error.attempts) + str(error.__cause__))
     _absent(debug_logs.text)
+
+
+async def test_no_secret_in_a_model_cooldown_reason_even_when_the_error_quotes_the_key(
+    world: World, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    """The reason a model cools is shown in later errors (from memory, with a view)."""
+    world.add_key("a", SECRET_A)
+    world.server.always(SECRET_A, Fault(500, "server_error", None, f"upstream saw {SECRET_A}"))
+    with pytest.raises(BudgetExhaustedError) as caught:
+        await world.chat(world.time.policy(budget_seconds=3.5))
+    error = caught.value
+    assert "is cooling" in str(error) and "upstream saw" in str(error)
+    cooldown = world.model_cooldown()
+    assert cooldown is not None and "upstream saw" in cooldown.reason
+    _absent(str(error) + repr(error) + repr(error.attempts) + str(error.__cause__))
+    _absent(cooldown.reason + debug_logs.text)

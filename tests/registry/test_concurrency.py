@@ -1,4 +1,4 @@
-"""Racing promotions: exactly one production holder, the losers refused cleanly."""
+"""Racing promotions and rollbacks: exactly one production holder, the losers refused cleanly."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from registry.database import make_engine, make_session_factory
+from registry.domain import LedgerAction
 from registry.stages import Stage
 from registry.tables import LedgerEntryRow, ModelVersionRow
-from tests.registry.concurrent_promoter import promote
+from tests.registry.concurrent_promoter import promote, roll_back
 from tests.registry.seed import add_version, advance, seed_model
 
 RACERS = 8
@@ -70,3 +71,64 @@ def test_racing_processes_leave_exactly_one_production_version(pg_url: str) -> N
             outcomes = pool.starmap(promote, [(pg_url, "alpha", v, barrier) for v in versions])
     _assert_one_production_and_consistent_ledger(pg_url, outcomes)
     assert outcomes.count("conflict") >= 1, "with a barrier, at least one racer must lose"
+
+
+ROLLBACK_RACERS = 10
+
+
+def _seed_production_history(url: str, versions: int) -> None:
+    """v1 … vN each promoted in turn: vN in production, v1 … vN-1 archived, all good."""
+    engine = make_engine(url)
+    with make_session_factory(engine).begin() as session:
+        team = seed_model(session, "alpha")
+        for _ in range(versions):
+            advance(session, team, add_version(session, team), Stage.PRODUCTION)
+    engine.dispose()
+
+
+def _production_and_rollbacks(url: str) -> tuple[list[int], int]:
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        production = list(
+            session.scalars(
+                select(ModelVersionRow.version).where(
+                    ModelVersionRow.stage == Stage.PRODUCTION.value
+                )
+            )
+        )
+        rollbacks = session.scalar(
+            select(func.count())
+            .select_from(LedgerEntryRow)
+            .where(LedgerEntryRow.action == LedgerAction.ROLLBACK.value)
+        )
+    engine.dispose()
+    return production, int(rollbacks or 0)
+
+
+@pytest.mark.parametrize("url_fixture", ["pg_url", "sqlite_url"])
+def test_racing_rollbacks_move_production_back_exactly_one_step(
+    url_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    url = str(request.getfixturevalue(url_fixture))
+    _seed_production_history(url, versions=ROLLBACK_RACERS + 1)
+    barrier = threading.Barrier(ROLLBACK_RACERS)
+    with ThreadPoolExecutor(ROLLBACK_RACERS) as pool:
+        outcomes = list(
+            pool.map(lambda n: roll_back(url, "alpha", n, barrier), range(ROLLBACK_RACERS))  # type: ignore[arg-type]
+        )
+    assert sorted(outcomes) == ["conflict"] * (ROLLBACK_RACERS - 1) + ["won"]
+    # v11 was in production; one step back is v10, not v1.
+    assert _production_and_rollbacks(url) == ([ROLLBACK_RACERS], 1)
+
+
+def test_racing_rollback_processes_move_production_back_exactly_one_step(pg_url: str) -> None:
+    _seed_production_history(pg_url, versions=ROLLBACK_RACERS + 1)
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(ROLLBACK_RACERS)
+        with context.Pool(ROLLBACK_RACERS) as pool:
+            outcomes = pool.starmap(
+                roll_back, [(pg_url, "alpha", n, barrier) for n in range(ROLLBACK_RACERS)]
+            )
+    assert sorted(outcomes) == ["conflict"] * (ROLLBACK_RACERS - 1) + ["won"]
+    assert _production_and_rollbacks(pg_url) == ([ROLLBACK_RACERS], 1)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from registry.approval_service import ReviewAnswer
 from registry.database import make_engine, make_session_factory
 from registry.domain import LedgerAction
 from registry.errors import (
@@ -18,7 +20,7 @@ from registry.errors import (
     NotFoundError,
 )
 from registry.ledger import LedgerRepository
-from registry.lifecycle import TransitionRequest, transition_stage
+from registry.lifecycle import RollbackRequest, TransitionRequest, rollback, transition_stage
 from registry.model_repository import ModelRepository
 from registry.stages import Stage
 from registry.tables import LedgerEntryRow, ModelVersionRow
@@ -149,3 +151,59 @@ def test_unknown_model_and_version_name_what_exists(session: Session) -> None:
         repo.get("nope")
     with pytest.raises(NotFoundError, match="has no version 9"):
         repo.version("support-intent", 9)
+
+
+def test_a_rollback_expecting_another_production_version_changes_nothing(
+    session: Session,
+) -> None:
+    with session.begin():
+        team = seed_model(session, "alpha")
+        for _ in range(3):
+            advance(session, team, add_version(session, team), Stage.PRODUCTION)
+        ledger_before = session.scalar(select(func.count()).select_from(LedgerEntryRow))
+    request = RollbackRequest(model="support-intent", actor="ann", reason="errors", expect=2)
+    with pytest.raises(ConflictError) as caught, session.begin():
+        rollback(session, team, request)
+    assert str(caught.value) == (
+        "rolling back support-intent: production is v3, not v2 as expected; nothing changed"
+    )
+    with session.begin():
+        production = ModelRepository(session, team).production("support-intent")
+        assert production is not None and production.version == 3
+        assert session.scalar(select(func.count()).select_from(LedgerEntryRow)) == ledger_before
+    with session.begin():
+        done = rollback(session, team, request.model_copy(update={"expect": 3}))
+    assert (done.replaced, done.version.version) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"actor": "ann\x1b[2J"}, "actor"),
+        ({"reason": "fine\x1b]0;owned\x07"}, "reason"),
+        ({"reason": "two\nlines"}, "reason"),
+        ({"model": "support-intent\x00"}, "model"),
+        ({"flow_run_id": "\u202erun"}, "flow_run_id"),
+    ],
+)
+def test_requests_refuse_control_characters_naming_the_field(
+    fields: dict[str, str], field: str
+) -> None:
+    base = {"model": "support-intent", "actor": "ann", "reason": "why"}
+    for request_type, extra in [
+        (RollbackRequest, {}),
+        (TransitionRequest, {"version": 1, "target": Stage.TESTING}),
+    ]:
+        with pytest.raises(ValidationError) as caught:
+            request_type.model_validate({**base, **extra, **fields})
+        (problem,) = caught.value.errors()
+        assert problem["loc"] == (field,)
+        assert "control character" in problem["msg"]
+
+
+def test_review_answers_refuse_control_characters_in_reviewer_and_comment() -> None:
+    with pytest.raises(ValidationError, match="control character"):
+        ReviewAnswer(approve=True, reviewer="bob", comment="ok\x1b[2J")
+    with pytest.raises(ValidationError, match="control character"):
+        ReviewAnswer(approve=True, reviewer="b\x1bob")
+    assert ReviewAnswer(approve=True, reviewer="bob", comment="fine, ünïcode").comment

@@ -70,7 +70,7 @@ def test_example_hash_ignores_key_order_and_spacing_but_not_content() -> None:
         ('{"messages": [{"role": "user", "content": "x"}]}', "line 2: needs a `messages` list"),
         (
             '{"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}',
-            "line 2: message 1, role: Input should be 'system', 'user' or 'assistant'",
+            "line 2: message 1, role: Input should be 'system', 'developer', 'user', 'assistant' or 'tool'",
         ),
         (
             '{"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "y"}]}',
