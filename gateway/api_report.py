@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from gateway.errors import JSON, ApiError, invalid, no_key_free
 from gateway.handler import Context
-from gateway.reports import MAX_OUTCOMES, read_feedback, read_outcome
+from gateway.reports import MAX_OUTCOMES, OutcomeReport, read_feedback, read_outcome
 from gateway.serve import route, routing_key_hash
 from gateway.state import Gateway, new_request_id
 from registry.keys import NoKeyAvailableError
@@ -94,25 +94,7 @@ async def report_outcomes(request: Request, ctx: Context) -> Response:
     for i, report in enumerate(reports):
         table, _ = await gw.endpoint(principal, report.endpoint)
         version_id = await _version_id(gw, table, report.version, f"outcomes[{i}].version")
-        outcomes.append(
-            Outcome(
-                request_id=report.request_id,
-                team_id=principal.team.id,
-                endpoint_id=table.endpoint_id,
-                model_version_id=version_id,
-                at=report.at or datetime.now(UTC),
-                latency_ms=report.latency_ms,
-                success=report.success,
-                error_class=report.error_class,
-                ttft_ms=report.ttft_ms,
-                input_tokens=report.input_tokens,
-                output_tokens=report.output_tokens,
-                cost_micro_usd=report.cost_micro_usd,
-                routing_key_hash=None if report.user is None else routing_key_hash(report.user),
-                quality=report.quality,
-                metrics=report.metrics,
-            )
-        )
+        outcomes.append(_reported(report, principal.team.id, table.endpoint_id, version_id))
     for outcome in outcomes:
         if not gw.record(outcome):
             raise ApiError(
@@ -153,3 +135,23 @@ async def _version_id(gw: Gateway, table: RouteTable, version: int, param: str) 
             code="unknown_version",
         )
     return found
+
+
+def _reported(report: OutcomeReport, team_id: int, endpoint_id: int, version_id: int) -> Outcome:
+    return Outcome(
+        request_id=report.request_id,
+        team_id=team_id,
+        endpoint_id=endpoint_id,
+        model_version_id=version_id,
+        at=report.at or datetime.now(UTC),
+        latency_ms=report.latency_ms,
+        success=report.success,
+        error_class=report.error_class,
+        ttft_ms=report.ttft_ms,
+        input_tokens=report.input_tokens,
+        output_tokens=report.output_tokens,
+        cost_micro_usd=report.cost_micro_usd,
+        routing_key_hash=None if report.user is None else routing_key_hash(report.user),
+        quality=report.quality,
+        metrics=report.metrics,
+    )

@@ -12,7 +12,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import httpx
 import orjson
 import prometheus_client
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -94,38 +95,42 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     writer = OutcomeWriter.from_settings(settings)
     await asyncio.to_thread(writer.start)
     stack.push_async_callback(asyncio.to_thread, writer.close)
-    sink: OutcomeSink = writer
-    client = await stack.enter_async_context(
-        httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(60.0))
-    )
-    keyring = MasterKeyring.from_setting(settings.master_key) if settings.master_key else None
+    upstreams = await _open_upstreams(settings, stack, engine, sessions)
     routes, tokens = RouteCache(sessions), TokenCache(sessions)
     coherence = Coherence(
         routes, tokens, settings.resolved_database_url, settings.gateway_refresh_seconds
     )
-    shadow_holder: list[ShadowQueue] = []
-    metrics = GatewayMetrics(
+    shadows = ShadowQueue(settings.gateway_shadow_queue, lambda: meters.shadow_dropped.inc())
+    meters = GatewayMetrics(
         Gauges(
-            sink=sink.status,
-            shadow_depth=lambda: shadow_holder[0].depth() if shadow_holder else 0,
+            sink=writer.status,
+            shadow_depth=shadows.depth,
             cache_sizes=lambda: {"routes": len(routes), "tokens": len(tokens)},
             sessions=sessions,
         )
     )
-    shadows = ShadowQueue(settings.gateway_shadow_queue, metrics.shadow_dropped.inc)
-    shadow_holder.append(shadows)
-    pool_view = await stack.enter_async_context(KeyPoolView(engine, keyring))
-    upstreams = Upstreams(
-        sessions, keyring, client, settings.data_dir, _call_policy(settings), pool_view
-    )
+    sink: OutcomeSink = writer
     gateway = Gateway(
-        settings, sessions, routes, tokens, coherence, upstreams, sink, metrics, shadows, tap
+        settings, sessions, routes, tokens, coherence, upstreams, sink, meters, shadows, tap
     )
     await coherence.start()
     stack.push_async_callback(coherence.close)
     shadows.start()
     stack.push_async_callback(shadows.close)
     return gateway
+
+
+async def _open_upstreams(
+    settings: Settings, stack: AsyncExitStack, engine: Engine, sessions: sessionmaker[Session]
+) -> Upstreams:
+    """The one HTTP client of the upstream leg and the in-process key pool view."""
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(60.0))
+    )
+    keyring = MasterKeyring.from_setting(settings.master_key) if settings.master_key else None
+    pool_view = await stack.enter_async_context(KeyPoolView(engine, keyring))
+    policy = _call_policy(settings)
+    return Upstreams(sessions, keyring, client, settings.data_dir, policy, pool_view)
 
 
 def _call_policy(settings: Settings) -> CallPolicy:

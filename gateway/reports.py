@@ -74,18 +74,7 @@ def read_outcome(item: object, where: str) -> OutcomeReport:
             + ", ".join(sorted(OUTCOME_FIELDS)),
             f"{where}.{unknown[0]}",
         )
-    success = item.get("success")
-    if not isinstance(success, bool):
-        raise invalid(f"'{where}.success' must be true or false", f"{where}.success")
-    error_class = item.get("error_class")
-    if success and error_class is not None:
-        raise invalid(
-            f"'{where}.error_class' must be absent when success is true", f"{where}.error_class"
-        )
-    if not success:
-        error_class = _pattern(
-            item, "error_class", where, ERROR_CLASS, "1-64 characters of A-Z a-z 0-9 _ . : -"
-        )
+    success, error_class = _result(item, where)
     endpoint = item.get("endpoint")
     if not isinstance(endpoint, str) or not 1 <= len(endpoint) <= 128:
         raise invalid(f"'{where}.endpoint' must be the endpoint's name", f"{where}.endpoint")
@@ -108,6 +97,22 @@ def read_outcome(item: object, where: str) -> OutcomeReport:
         metrics=read_metrics(item.get("metrics"), f"{where}.metrics"),
         at=_at(item.get("at"), f"{where}.at"),
     )
+
+
+def _result(item: dict[str, object], where: str) -> tuple[bool, str | None]:
+    """`success`, and `error_class` exactly when it is false."""
+    success = item.get("success")
+    if not isinstance(success, bool):
+        raise invalid(f"'{where}.success' must be true or false", f"{where}.success")
+    if success:
+        if item.get("error_class") is not None:
+            raise invalid(
+                f"'{where}.error_class' must be absent when success is true",
+                f"{where}.error_class",
+            )
+        return True, None
+    rule = "1-64 characters of A-Z a-z 0-9 _ . : -"
+    return False, _pattern(item, "error_class", where, ERROR_CLASS, rule)
 
 
 def read_feedback(body: object) -> FeedbackReport:
