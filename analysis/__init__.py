@@ -32,7 +32,9 @@ Public API (stable; later issues and outside checks import these names):
   ...)`` -> ``SampleSize``; ``mde(n_per_arm, *, p_baseline | sd, ...)``.
 * ``sequential_proportions`` / ``sequential_means(a, b, *, alpha, alternative, margin,
   relative, n_star)`` -> ``SequentialResult``: always-valid interval, p-value and
-  ``SequentialDecision``; safe to call after every batch.
+  ``SequentialDecision``; safe to call after every batch. ``sequential_comparison(fixed,
+  ...)`` does the same from any asymptotically normal `Comparison` (quantiles);
+  ``sequential_sample_size(fixed_plan)`` -> the ``SampleSize`` the always-valid test needs.
 * ``bayesian_effect(a, b, *, prior, alpha, relative)`` -> ``BayesianResult``.
 * ``judge_canary(baseline: ArmStats, canary: ArmStats, policy: CanaryPolicy)`` ->
   ``Verdict`` (pass / fail / inconclusive, with reasons and per-metric checks).
@@ -62,8 +64,10 @@ from analysis.results import Alternative, AnalysisWarning, Comparison, Method, S
 from analysis.sequential import (
     SequentialDecision,
     SequentialResult,
+    sequential_comparison,
     sequential_means,
     sequential_proportions,
+    sequential_sample_size,
 )
 from analysis.srm import SrmResult, srm_check
 from analysis.stats import MeanStats, ProportionStats
@@ -108,7 +112,9 @@ __all__ = [
     "quantile_ci",
     "sample_size_means",
     "sample_size_proportions",
+    "sequential_comparison",
     "sequential_means",
     "sequential_proportions",
+    "sequential_sample_size",
     "srm_check",
 ]

@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from analysis._core import check_alpha, check_finite, parse_alternative
+from analysis._core import check_alpha, check_finite, norm_ppf, parse_alternative
 from analysis.means import compare_means
+from analysis.power import SampleSize
 from analysis.proportions import compare_proportions
 from analysis.results import UNBOUNDED, Alternative, AnalysisWarning, Comparison, Status
 from analysis.stats import MeanStats, ProportionStats
@@ -100,6 +101,59 @@ def sequential_means(
     plan = _plan(alpha, alternative, margin, relative, n_star)
     fixed = compare_means(a, b, relative=relative)
     return _look(fixed, plan)
+
+
+def sequential_comparison(
+    fixed: Comparison,
+    *,
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    margin: float = 0.0,
+    relative: bool = False,
+    n_star: float = DEFAULT_N_STAR,
+) -> SequentialResult:
+    """Always-valid look from a fixed-horizon comparison of any asymptotically normal
+    estimator, e.g. `compare_quantiles` (a sample quantile is asymptotically a mean, by its
+    Bahadur representation). `fixed` must have been computed with the same `relative`;
+    its estimate and standard error are used, its own test is not."""
+    if fixed.relative != relative:
+        raise ValueError(
+            f"fixed was computed with relative={fixed.relative}, asked for relative={relative}"
+        )
+    return _look(fixed, _plan(alpha, alternative, margin, relative, n_star))
+
+
+def sequential_sample_size(fixed: SampleSize) -> SampleSize:
+    """Units per arm for the always-valid test to have `fixed`'s power at its MDE when
+    tuned with n_star = the returned total: `fixed` scaled by ((c + z_power) / (z_crit +
+    z_power))^2, c being the sequence's half-width in standard errors at n = n_star (3.04
+    at alpha 0.05, two-sided, against 1.96 for the fixed-horizon interval). The
+    sequential test may stop long before; this is the sample it should be allowed."""
+    two_sided = fixed.alternative is Alternative.TWO_SIDED
+    tail = fixed.alpha / 2.0 if two_sided else fixed.alpha
+    z_power = norm_ppf(fixed.power)
+    scale = (_halfwidth_in_se(fixed.alpha, two_sided) + z_power) / (norm_ppf(1 - tail) + z_power)
+    n_a = fixed.n_a_exact * scale**2
+    ratio = fixed.n_b_exact / fixed.n_a_exact
+    return SampleSize(
+        n_a=math.ceil(n_a - 1e-9),
+        n_b=math.ceil(n_a * ratio - 1e-9),
+        n_a_exact=n_a,
+        n_b_exact=n_a * ratio,
+        alpha=fixed.alpha,
+        power=fixed.power,
+        mde=fixed.mde,
+        alternative=fixed.alternative,
+    )
+
+
+def _halfwidth_in_se(alpha: float, two_sided: bool) -> float:
+    """Half-width / standard error of the sequence at n = n_star, where n * rho^2 is the
+    constant of eq. 161; it does not depend on the data or on n_star itself."""
+    level = alpha if two_sided else 2.0 * alpha
+    log_term = -2.0 * math.log(level)
+    n_rho2 = log_term + math.log(log_term + 1.0)
+    return _halfwidth(1.0, 1, math.sqrt(n_rho2), alpha, two_sided)
 
 
 def _plan(alpha: float, alternative: str, margin: float, relative: bool, n_star: float) -> _Plan:

@@ -7,6 +7,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from flows.params import (
+    ABTestParams,
     EvaluateParams,
     FineTuneParams,
     FlowParams,
@@ -39,5 +40,6 @@ FLOWS: dict[str, FlowEntry] = {
         FlowEntry("evaluate", "flows.evaluate:evaluate", EvaluateParams),
         FlowEntry("promote", "flows.promote:promote", PromoteParams),
         FlowEntry("retrain", "flows.retrain:retrain", RetrainParams),
+        FlowEntry("ab-test", "flows.ab_test:ab_test", ABTestParams),
     )
 }

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from registry.abtests.definition import ABTestDefinition
 from registry.orm import INT32_MAX
 from registry.stages import Stage
 from registry.text import PersonName, Reason
@@ -103,3 +104,45 @@ class RetrainParams(FlowParams):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     requester: PersonName = "retrain"
     approval_timeout_seconds: int = Field(default=24 * 3600, ge=10, le=7 * 24 * 3600)
+
+
+class LookCadence(FlowParams):
+    """When an A/B test looks at its data: after this many new requests, or this long."""
+
+    every_requests: int = Field(
+        default=1000, ge=1, le=10**9, description="Look once this many new requests arrived."
+    )
+    every_seconds: float = Field(
+        default=900, gt=0, le=7 * 24 * 3600, description="...or once this long passed."
+    )
+    poll_seconds: float = Field(
+        default=5, gt=0, le=300, description="How often to count the new requests."
+    )
+
+
+class ABTestParams(FlowParams):
+    """Run an A/B test: one planned with `modelops ab create` (test_id), or defined here."""
+
+    test_id: int | None = Field(default=None, ge=1, description="A planned test's id.")
+    definition: ABTestDefinition | None = Field(
+        default=None, description="The test, when it is not planned yet (leave test_id empty)."
+    )
+    looks: LookCadence = Field(default_factory=LookCadence)
+    approval_timeout_seconds: int = Field(
+        default=24 * 3600, ge=10, le=7 * 24 * 3600, description="How long a winner's "
+        "promotion waits for its approval.",
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_test(self) -> ABTestParams:
+        if (self.test_id is None) == (self.definition is None):
+            raise ValueError("give test_id (a planned test) or definition (a new one), not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        """What the run is named after: the test, or the endpoint it will split."""
+        if self.test_id is not None:
+            return str(self.test_id)
+        assert self.definition is not None
+        return self.definition.endpoint

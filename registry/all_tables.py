@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from registry import evaluations, finetune_jobs, tables
+from registry.abtests import tables as abtest_tables
 from registry.approvers import tables as approver_tables
 from registry.endpoints import tables as endpoint_tables
 from registry.keys import tables as key_tables
@@ -11,6 +12,7 @@ from registry.outcomes import tables as outcome_tables
 from registry.tokens import tables as token_tables
 
 __all__ = [
+    "abtest_tables",
     "approver_tables",
     "endpoint_tables",
     "evaluations",

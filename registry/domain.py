@@ -22,6 +22,7 @@ class LedgerAction(StrEnum):
     REPLACED = "replaced"  # archived because another version took production
     ROLLBACK = "rollback"
     ROLLED_BACK = "rolled-back"  # the production version a rollback took down
+    AB_TEST = "ab-test"  # an A/B test's verdict on the version; its stage did not change
 
 
 class ApprovalStatus(StrEnum):

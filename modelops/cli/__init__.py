@@ -46,6 +46,9 @@ COMMANDS: dict[str, SubCommand] = {
     "tokens": SubCommand(
         "modelops.cli.tokens_cmd", "API tokens for the gateway: create, list, revoke."
     ),
+    "ab": SubCommand(
+        "modelops.cli.ab_cmd", "A/B tests of versions on an endpoint: create, list, show, stop."
+    ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
     "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
     "gateway": SubCommand(
@@ -60,7 +63,8 @@ def build_command() -> LazyGroup:
     return LazyGroup(
         entries=COMMANDS,
         name="modelops",
-        help="Control plane for AI models: registry, approvals, endpoints, key pool, gateway.",
+        help="Control plane for AI models: registry, approvals, endpoints, A/B tests, key pool, "
+        "gateway.",
         no_args_is_help=True,
     )
 

@@ -46,6 +46,7 @@ SUM_COLUMNS = (
     "output_tokens",
     "cached_input_tokens",
     "cost_micro_usd",
+    "cost_sum_sq_micro_usd2",
     "quality_n",
     "quality_sum",
     "quality_sum_sq",
@@ -128,7 +129,9 @@ class RollupDelta:
                 sums[7] += int(f[9])
                 sums[8] += int(f[10])
                 sums[9] += int(f[11])
-                sums[10] += int(f[12])
+                cost = int(f[12])
+                sums[10] += cost
+                sums[11] += cost * cost
                 if f[15] != _NULL:
                     _change(sums, _QUALITY_N, None, float(f[15]))
                 if not f[16].startswith(_NULL):

@@ -109,6 +109,7 @@ class OutcomeRollupRow(_RollupKey, Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger)
     cached_input_tokens: Mapped[int] = mapped_column(BigInteger)
     cost_micro_usd: Mapped[int] = mapped_column(BigInteger)
+    cost_sum_sq_micro_usd2: Mapped[float] = mapped_column(ExactNumber)
     quality_n: Mapped[int] = mapped_column(BigInteger)
     quality_sum: Mapped[float] = mapped_column(ExactNumber)
     quality_sum_sq: Mapped[float] = mapped_column(ExactNumber)

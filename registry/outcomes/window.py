@@ -47,6 +47,7 @@ class WindowStats:
     output_tokens: int
     cached_input_tokens: int
     cost_micro_usd: int
+    cost_per_request: MeanStats  # micro-USD per request, with its spread (A/B cost metrics)
     quality: MeanStats
     metrics: Mapping[str, MeanStats] = field(default_factory=dict)
 
@@ -86,6 +87,7 @@ def window_stats(
             output_tokens=int(row.output_tokens),
             cached_input_tokens=int(row.cached_input_tokens),
             cost_micro_usd=int(row.cost_micro_usd),
+            cost_per_request=_mean(n, row.cost_micro_usd, row.cost_sum_sq_micro_usd2, 1.0),
             quality=_mean(row.quality_n, row.quality_sum, row.quality_sum_sq, 1.0),
             metrics=metrics.get(version, {}),
         )

@@ -44,8 +44,10 @@ PUBLIC_API = [
     "quantile_ci",
     "sample_size_means",
     "sample_size_proportions",
+    "sequential_comparison",
     "sequential_means",
     "sequential_proportions",
+    "sequential_sample_size",
     "srm_check",
 ]
 

@@ -49,3 +49,43 @@ def test_a_stale_schema_is_refused_with_the_command_to_run(empty_url: str) -> No
     upgrade(engine)
     ensure_current(engine)
     engine.dispose()
+
+
+def test_0009_gives_minutes_folded_before_it_their_sum_of_squared_costs(empty_url: str) -> None:
+    """Rollup rows written at 0008 get cost_sum_sq_micro_usd2 from their raw outcomes."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    engine = make_engine(empty_url)
+    upgrade(engine, "0008")
+    minute = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    costs = {(1, 0): 30, (1, 20): 40, (2, 5): 7}  # (version, second): cost
+    with engine.begin() as conn:
+        for (version, second), cost in costs.items():
+            conn.execute(
+                text(
+                    "INSERT INTO outcomes (request_id, team_id, endpoint_id, model_version_id, "
+                    "at, latency_us, success, input_tokens, output_tokens, cached_input_tokens, "
+                    "cost_micro_usd) VALUES (:id, 1, 1, :v, :at, 1000, true, 0, 0, 0, :cost)"
+                ),
+                {"id": f"r{version}-{second}", "v": version, "cost": cost,
+                 "at": minute.replace(second=second)},
+            )  # fmt: skip
+        for version in (1, 2, 3):  # v3's minute has no raw rows left: its sum stays 0
+            conn.execute(
+                text(
+                    "INSERT INTO outcome_rollups VALUES (1, 1, :minute, :v, 1, 1, 0, 0, 0, 0, "
+                    "0, 0, 0, 0, 0, 0, 0, 0)"
+                ),
+                {"minute": minute, "v": version},
+            )
+    upgrade(engine)
+    with engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                text("SELECT model_version_id, cost_sum_sq_micro_usd2 FROM outcome_rollups")
+            ).all()
+        )
+    engine.dispose()
+    assert {v: float(s) for v, s in found.items()} == {1: 30.0**2 + 40.0**2, 2: 49.0, 3: 0.0}

@@ -59,6 +59,7 @@ def test_rollups_equal_sums_recomputed_from_the_outcomes(
             for name in ("input_tokens", "output_tokens", "cached_input_tokens"):
                 assert getattr(row, name) == getattr(want, name), (key, name)
             assert row.cost_micro_usd == want.cost_micro_usd
+            assert row.cost_sum_sq_micro_usd2 == want.cost_sum_sq_micro_usd2  # below 2**53
             assert row.quality_n == want.quality_n
             for name in ("latency_sum_sq_us2", "ttft_sum_sq_us2", "quality_sum", "quality_sum_sq"):
                 assert math.isclose(getattr(row, name), float(getattr(want, name)), rel_tol=1e-12)

@@ -92,6 +92,7 @@ class Expected:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cost_micro_usd: int = 0
+    cost_sum_sq_micro_usd2: int = 0
     quality_n: int = 0
     quality_sum: Decimal = Decimal(0)
     quality_sum_sq: Decimal = Decimal(0)
@@ -117,6 +118,7 @@ class Expected:
         self.output_tokens += o.output_tokens
         self.cached_input_tokens += o.cached_input_tokens
         self.cost_micro_usd += o.cost_micro_usd
+        self.cost_sum_sq_micro_usd2 += o.cost_micro_usd * o.cost_micro_usd
         if o.quality is not None:
             self.add_quality(o.quality)
         if o.error_class is not None:

@@ -70,6 +70,9 @@ def test_a_window_counts_the_whole_minutes_from_since_to_until(
         assert (got.input_tokens, got.output_tokens) == (want.input_tokens, want.output_tokens)
         assert got.cached_input_tokens == want.cached_input_tokens
         assert got.cost_micro_usd == want.cost_micro_usd
+        costs = [o.cost_micro_usd for o in inside if o.model_version_id == version]
+        assert (got.cost_per_request.n, got.cost_per_request.sum) == (len(costs), sum(costs))
+        assert got.cost_per_request.sum_sq == sum(c * c for c in costs)
         latencies = np.array(want.latencies_ms)
         assert got.latency_ms.n == latencies.size
         assert got.latency_ms.mean == pytest.approx(latencies.mean(), rel=1e-12)
