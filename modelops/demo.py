@@ -36,6 +36,18 @@ from flows.promote import PromoteOutcome, promote
 from flows.register_model import register_model
 from modelops.cli.models_cmd import print_ledger
 from modelops.cli.output import say
+from modelops.demo_gateway import (
+    AFTER_ROLLBACK,
+    CHATS,
+    INVOKED,
+    DemoGateway,
+    chat_tickets,
+    demo_gateway,
+    invoke_tickets,
+    report,
+    tickets,
+    wait_for_version,
+)
 from modelops.prefect_env import prepare_prefect
 from modelops.runtime import Runtime, open_runtime
 from modelops.settings import Settings
@@ -105,15 +117,45 @@ def _lifecycle(rt: Runtime) -> None:
         _print_ledger(rt)
         return
     _promote("9.", challenger.version, reviewer="bob", app=apps["bob"])
-    between = datetime.now(UTC)
-    with rt.transaction() as session:
-        result = rollback(
-            session,
-            rt.require_team(session),
-            RollbackRequest(model=MODEL, actor="demo", reason="demo: roll back the challenger"),
-        )
-    say(f"10. rollback: v{result.replaced} taken down, v{result.version.version} restored")
+    with demo_gateway(rt, MODEL) as gw:
+        _traffic(gw, challenger.version)
+        between = datetime.now(UTC)
+        with rt.transaction() as session:
+            result = rollback(
+                session,
+                rt.require_team(session),
+                RollbackRequest(model=MODEL, actor="demo", reason="demo: roll back the challenger"),
+            )
+        say(f"10. rollback: v{result.replaced} taken down, v{result.version.version} restored")
+        _traffic_after_rollback(gw, result.version.version)
+    say("11. what the gateway recorded, per version:")
+    report(rt, gw)
     _print_ledger(rt, between)
+
+
+def _traffic(gw: DemoGateway, version: int) -> None:
+    batch = tickets()
+    right, _ = invoke_tickets(gw, batch[:INVOKED])
+    say(
+        f"   gateway on {gw.url}: endpoint {gw.endpoint!r} serves v{version}; {INVOKED} "
+        f"tickets through POST /v1/endpoints/{gw.endpoint}/invoke, {right} classified as a "
+        "person had"
+    )
+    answers = chat_tickets(gw, batch[INVOKED : INVOKED + CHATS])
+    say(
+        f"   the official openai client, base_url {gw.url}/v1: {len(answers)} chat "
+        f"completions (e.g. {answers[0]!r})"
+    )
+
+
+def _traffic_after_rollback(gw: DemoGateway, version: int) -> None:
+    wait_for_version(gw, version)
+    batch = tickets()[INVOKED + CHATS : INVOKED + CHATS + AFTER_ROLLBACK]
+    right, _ = invoke_tickets(gw, batch)
+    say(
+        f"   the endpoint followed the rollback: {len(batch)} more tickets served by "
+        f"v{version}, {right} classified as a person had"
+    )
 
 
 def _fine_tune(step: str, training: TrainingSettings) -> FineTuneOutcome:

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
         "optionally 'v2:<key>,v1:<key>' to name versions.",
     )
     data_dir: Path = DEFAULT_DATA_DIR
+    gateway_max_body_bytes: int = Field(
+        default=4 << 20, ge=1024, description="Largest request body the gateway reads (413 above)."
+    )
+    gateway_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="The gateway re-reads routes and tokens this often, besides LISTEN/NOTIFY.",
+    )
+    gateway_call_budget_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Time one gateway request may spend on its provider, every attempt and "
+        "wait included; unset: dispatch's call budget.",
+    )
+    gateway_shadow_queue: int = Field(
+        default=1000, ge=1, description="Shadow requests waiting at most; more are dropped."
+    )
     outcome_spool_max_bytes: int = Field(
         default=1 << 30,
         ge=1 << 20,

@@ -8,6 +8,7 @@ from registry.alerts import tables as alert_tables
 from registry.approvers import tables as approver_tables
 from registry.endpoints import tables as endpoint_tables
 from registry.keys import tables as key_tables
+from registry.leases import tables as lease_tables
 from registry.outcomes import tables as outcome_tables
 from registry.tokens import tables as token_tables
 
@@ -19,6 +20,7 @@ __all__ = [
     "evaluations",
     "finetune_jobs",
     "key_tables",
+    "lease_tables",
     "outcome_tables",
     "tables",
     "token_tables",

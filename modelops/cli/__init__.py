@@ -55,6 +55,11 @@ COMMANDS: dict[str, SubCommand] = {
     ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
     "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
+    "gateway": SubCommand(
+        "modelops.cli.gateway_cmd",
+        "Serve the HTTP API: OpenAI-compatible chat, invoke, resolve, outcomes, /metrics.",
+        "gateway",
+    ),
 }
 
 
@@ -62,8 +67,8 @@ def build_command() -> LazyGroup:
     return LazyGroup(
         entries=COMMANDS,
         name="modelops",
-        help="Control plane for AI models: registry, approvals, endpoints, A/B tests, key pool, "
-        "alerts.",
+        help="Control plane for AI models: registry, approvals, an OpenAI-compatible gateway, "
+        "A/B tests, alerts, pooled provider keys.",
         no_args_is_help=True,
     )
 

@@ -42,7 +42,11 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "5. evaluate v2: accuracy 0.9",
         "answering as alice through the Prefect API",
         "v2 is now production (approved by alice)",
+        "tickets through POST /v1/endpoints/support-intent/invoke",
+        "the official openai client, base_url http://127.0.0.1:",
         "10. rollback: v3 taken down, v2 restored",
+        "the endpoint followed the rollback: 100 more tickets served by v2",
+        "11. what the gateway recorded, per version:",
         "production just before the rollback",
     ):
         assert line in demo.stdout, demo.stdout

@@ -1,0 +1,171 @@
+"""The hot path: route a request to a version, call its provider through the key pool,
+record the outcome, mirror to shadows off the response path. Nothing here awaits the
+database on success; a cache miss is the only exception (see `Gateway.endpoint`)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from hashlib import blake2b
+from typing import Any, TypeVar
+
+from adapters.base import Credential
+from adapters.errors import ConfigurationError, ProviderError
+from dispatch.keyed_call import CallFailedError
+from gateway.errors import (
+    ApiError,
+    from_call_failure,
+    from_configuration_error,
+    from_provider_error,
+    invalid,
+)
+from gateway.routes import ServedModel
+from gateway.state import Gateway
+from registry.domain import Team
+from registry.orm import utcnow
+from registry.outcomes import Outcome
+from registry.routing import ROUTING_KEY_HEADER, RouteTable, RoutingKey, choose_routing_key
+
+T = TypeVar("T")
+Call = Callable[[Credential, str], Awaitable[T]]  # (credential, provider model id) → answer
+
+
+@dataclass(slots=True)
+class Routed:
+    """Where one request goes: endpoint, version, its request id and routing key."""
+
+    table: RouteTable
+    model: ServedModel
+    version: int
+    version_id: int
+    provider_model_id: str
+    request_id: str
+    key: RoutingKey
+    at: datetime
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"x-modelops-version": str(self.version), "x-modelops-request-id": self.request_id}
+
+
+def route(
+    table: RouteTable, model: ServedModel, header: str | None, user: str | None, request_id: str
+) -> Routed:
+    try:
+        key = choose_routing_key(header, user)
+    except ValueError as exc:
+        raise invalid(str(exc), ROUTING_KEY_HEADER) from None
+    served = table.served_version(table.assign(key.value).version)
+    return Routed(
+        table,
+        model,
+        served.version,
+        served.version_id,
+        served.provider_model_id,
+        request_id,
+        key,
+        utcnow(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+async def call_version(
+    gw: Gateway,
+    team: Team,
+    routed: Routed,
+    call: Call[T],
+    usage: Callable[[T], Usage] | None,
+    *,
+    started: float | None = None,
+) -> T:
+    """One call of the routed version through the pool. Provider and pool failures come
+    back as the ApiError the client sees, their outcome recorded; so is a success's, unless
+    `usage` is None (a stream, whose outcome is recorded when it ends)."""
+    started = time.perf_counter() if started is None else started
+    try:
+        handle = gw.upstreams.handle(team, routed.model)
+        model_id = routed.provider_model_id
+        result = await handle.call(lambda credential: call(credential, model_id), model=model_id)
+    except (ProviderError, CallFailedError, ConfigurationError) as exc:
+        error = _api_error(exc)
+        gw.record(outcome(routed, team, started, None, error.error_class))
+        raise error from None
+    if usage is not None:
+        gw.record(outcome(routed, team, started, usage(result.value), None))
+    return result.value
+
+
+def mirror(
+    gw: Gateway, team: Team, routed: Routed, call: Call[Any], usage: Callable[[Any], Usage]
+) -> None:
+    """Queue the request for each shadow this key is mirrored to; the answers are only
+    recorded (under `<request id>.shadow<version>`), never returned."""
+    for shadow in routed.table.shadow_targets(routed.key.value):
+        shadowed = Routed(
+            routed.table,
+            routed.model,
+            shadow.version,
+            shadow.version_id,
+            shadow.provider_model_id,
+            f"{routed.request_id}.shadow{shadow.version}",
+            routed.key,
+            routed.at,
+        )
+
+        async def job(shadowed: Routed = shadowed) -> None:
+            with contextlib.suppress(ApiError):  # recorded as the shadow's outcome
+                await call_version(gw, team, shadowed, call, usage)
+
+        gw.shadows.offer(job)
+
+
+def outcome(
+    routed: Routed,
+    team: Team,
+    started: float,
+    usage: Usage | None,
+    error_class: str | None,
+    *,
+    ttft_ms: float | None = None,
+) -> Outcome:
+    model = routed.model
+    tokens = usage or Usage()
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    cost = tokens.input_tokens * model.input_per_1k + tokens.output_tokens * model.output_per_1k
+    return Outcome(
+        request_id=routed.request_id,
+        team_id=team.id,
+        endpoint_id=routed.table.endpoint_id,
+        model_version_id=routed.version_id,
+        at=routed.at,
+        latency_ms=latency_ms,
+        ttft_ms=None if ttft_ms is None else min(ttft_ms, latency_ms),
+        success=error_class is None,
+        error_class=error_class,
+        input_tokens=tokens.input_tokens,
+        output_tokens=tokens.output_tokens,
+        cost_micro_usd=round(cost * 1000),  # USD per 1k tokens → micro-USD per token
+        routing_key_hash=routing_key_hash(routed.key.value),
+    )
+
+
+def routing_key_hash(key: str) -> int:
+    """A signed 64-bit hash of the routing key: enough to count distinct keys, not to read."""
+    return int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _api_error(exc: Exception) -> ApiError:
+    if isinstance(exc, CallFailedError):
+        return from_call_failure(exc)
+    if isinstance(exc, ConfigurationError):
+        return from_configuration_error(exc)
+    assert isinstance(exc, ProviderError)
+    return from_provider_error(exc)
