@@ -5,6 +5,7 @@ from __future__ import annotations
 from registry import evaluations, finetune_jobs, tables
 from registry.approvers import tables as approver_tables
 from registry.endpoints import tables as endpoint_tables
+from registry.generation import tables as generation_tables
 from registry.keys import tables as key_tables
 from registry.outcomes import tables as outcome_tables
 from registry.tokens import tables as token_tables
@@ -14,6 +15,7 @@ __all__ = [
     "endpoint_tables",
     "evaluations",
     "finetune_jobs",
+    "generation_tables",
     "key_tables",
     "outcome_tables",
     "tables",
