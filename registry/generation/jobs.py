@@ -85,6 +85,7 @@ class GenerationJobRepository:
                 J.team_id == self._team.id,
                 J.attempts == expected_attempts,
                 J.provider_job_id.is_(None),
+                J.submitted_at.is_(None),  # the last attempt was refused, or none was made
                 J.status.in_(_OPEN),
             )
             .values(
@@ -127,11 +128,16 @@ class GenerationJobRepository:
     def change(self, job_id: int, changes: dict[str, Any], *, now: datetime) -> GenerationJobRecord:
         return self._update(job_id, **changes, updated_at=now) if changes else self.by_id(job_id)
 
-    def fail(self, job_id: int, failure: JobFailure, *, now: datetime) -> GenerationJobRecord:
+    def end(
+        self, job_id: int, status: JobStatus, failure: JobFailure | None, *, now: datetime
+    ) -> GenerationJobRecord:
+        """End the job here (failed with a reason, or cancelled before the provider had it)."""
+        if not status.is_terminal:
+            raise ValueError(f"{status} does not end a job")
         return self._update(
             job_id,
-            status=JobStatus.FAILED.value,
-            error=failure.model_dump(mode="json"),
+            status=status.value,
+            error=None if failure is None else failure.model_dump(mode="json"),
             finished_at=now,
             next_poll_at=None,
             confirm_by=None,
