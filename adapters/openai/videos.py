@@ -1,7 +1,7 @@
 """OpenAI's video generation API (`/videos`): the wire format and the calls.
 
-Create is multipart (`prompt`, `model`, `seconds`, `size`, `input_reference[image_url]`, as
-openai-python sends it); a video is `{id, object, status, model, progress, seconds, size,
+Create is multipart (`prompt`, `model`, `seconds`, `size`, as openai-python sends it); a
+video is `{id, object, status, model, progress, seconds, size,
 created_at, completed_at, expires_at, error}`; its MP4 is `GET /videos/{id}/content`. Webhooks
 are Standard Webhooks events `{id, type, created_at, data: {id}}` (`video.completed`,
 `video.failed`), configured per project rather than per request, and name only the video.
@@ -29,7 +29,6 @@ from adapters.generation import (
     GeneratedAsset,
     GenerationJob,
     GenerationRequest,
-    ImageToVideoRequest,
     TextToVideoRequest,
     WebhookNotice,
 )
@@ -40,7 +39,9 @@ from adapters.webhooks import verify_standard_webhook
 
 __all__ = ["STATE", "VIDEO_CATEGORIES", "OpenAIVideos", "WireVideo", "video_form"]
 
-VIDEO_CATEGORIES = frozenset({Category.TEXT_TO_VIDEO, Category.IMAGE_TO_VIDEO})
+# Image-to-video is not served: the API takes its reference image as an uploaded file
+# (openai-python cannot send the `{image_url}` form of `input_reference` in its multipart).
+VIDEO_CATEGORIES = frozenset({Category.TEXT_TO_VIDEO})
 STATE = {
     "queued": JobStatus.QUEUED,
     "in_progress": JobStatus.RUNNING,
@@ -85,7 +86,7 @@ class WireEvent(BaseModel):
 
 def video_form(request: GenerationRequest) -> dict[str, tuple[None, str]]:
     """The multipart fields of a create. Raises ValueError naming a field the API lacks."""
-    if not isinstance(request, TextToVideoRequest | ImageToVideoRequest):
+    if not isinstance(request, TextToVideoRequest):
         raise ValueError(f"the videos API does not serve {request.category}")
     for name, hint in _NO_FIELD.items():
         if getattr(request, name, None) is not None:
@@ -95,10 +96,6 @@ def video_form(request: GenerationRequest) -> dict[str, tuple[None, str]]:
         form["seconds"] = f"{request.duration_seconds:g}"  # multipart carries a number's text
     if request.resolution is not None:
         form["size"] = request.resolution
-    if isinstance(request, ImageToVideoRequest):
-        if len(request.image_urls) != 1:
-            raise ValueError("`image_urls` must hold one image: the API takes one reference")
-        form["input_reference[image_url]"] = request.image_urls[0]
     return {name: (None, value) for name, value in {**form, **_extra(request, form)}.items()}
 
 

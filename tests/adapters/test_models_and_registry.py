@@ -118,11 +118,7 @@ def test_credential_never_shows_its_key() -> None:
 def test_registry_knows_the_kinds_and_their_categories() -> None:
     assert set(ADAPTERS) == {"local", "openai", "anthropic", "asyncgen", "replicate", "localmedia"}
     assert supported_categories("local") == {Category.CHAT, Category.CLASSIFICATION}
-    assert supported_categories("openai") == {
-        Category.CHAT,
-        Category.TEXT_TO_VIDEO,
-        Category.IMAGE_TO_VIDEO,
-    }
+    assert supported_categories("openai") == {Category.CHAT, Category.TEXT_TO_VIDEO}
     assert Category.STORYBOARD_TO_VIDEO in supported_categories("asyncgen")
     # Speech and music are served: every category but chat and classification has a home.
     generation = set(Category) - {Category.CHAT, Category.CLASSIFICATION}
