@@ -122,8 +122,8 @@ def _allowed(category: str) -> str:
     model = MODELS.get(category)
     if model is None:
         return "see the category's request model"
-    fields = [name for name in model.model_fields if name not in {"model", "category"}]
-    return ", ".join(fields) + ", callback_url"
+    fields = {name for name in model.model_fields if name not in {"model", "category"}}
+    return ", ".join(sorted(fields | {"callback_url"}))
 
 
 __all__ = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import wave
 from dataclasses import dataclass
 
@@ -96,7 +97,7 @@ def _music(request: TextToMusicRequest) -> np.ndarray:
     root = 196.0 * 2 ** (float(rng.integers(0, 12)) / 12)
     beat = 0.25 if request.instrumental else 0.4
     notes = []
-    for _ in range(max(1, int(seconds / beat))):
+    for _ in range(max(1, math.ceil(seconds / beat))):
         pitch = root * 2 ** (float(rng.choice(_PENTATONIC)) / 12)
         notes.append(_tone(pitch, beat) + 0.3 * _tone(pitch * 2, beat))
     return np.concatenate(notes)[: int(seconds * SAMPLE_RATE)]

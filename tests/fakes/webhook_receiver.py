@@ -9,7 +9,7 @@ with WebhookReceiver() as hooks:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +25,7 @@ class Delivery:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: dict[str, str] = field(default_factory=dict)
 
 
 class WebhookReceiver(FakeServer):
@@ -43,7 +44,7 @@ class WebhookReceiver(FakeServer):
             self.deliveries.clear()
 
     def routes(self) -> list[Route]:
-        return [Route("/hooks/{name}", self._receive, methods=["POST"])]
+        return [Route("/hooks/{name:path}", self._receive, methods=["POST"])]
 
     def render_fault(self, fault: Fault, key: str | None) -> Response:
         return Response(fault.message, fault.status or 500)
@@ -60,6 +61,10 @@ class WebhookReceiver(FakeServer):
         if fault is not None:
             return fault
         with self._arrived:
-            self.deliveries.append(Delivery(request.url.path, dict(request.headers), body))
+            self.deliveries.append(
+                Delivery(
+                    request.url.path, dict(request.headers), body, dict(request.query_params)
+                )
+            )
             self._arrived.notify_all()
         return Response(status_code=204)
