@@ -77,10 +77,12 @@ class WebhookSecretRepository:
         scope = "" if endpoint_id is None else endpoint_scope(endpoint_id)
         return self._add(SecretPurpose.CALLBACK, scope, label, secret), SecretStr(secret)
 
-    def retire(self, secret_id: int, *, after_seconds: float = 0.0) -> WebhookSecretInfo:
+    def retire(
+        self, secret_id: int, *, after_seconds: float = 0.0, now: datetime | None = None
+    ) -> WebhookSecretInfo:
         """End a secret's life `after_seconds` from now: the overlap of a rotation."""
         row = self._row(secret_id)
-        row.expires_at = utcnow() + timedelta(seconds=after_seconds)
+        row.expires_at = (now or utcnow()) + timedelta(seconds=after_seconds)
         self._session.flush()
         return _info(row)
 
