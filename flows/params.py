@@ -103,3 +103,9 @@ class RetrainParams(FlowParams):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     requester: PersonName = "retrain"
     approval_timeout_seconds: int = Field(default=24 * 3600, ge=10, le=7 * 24 * 3600)
+
+
+class PollJobsParams(FlowParams):
+    """Poll the generation jobs that heard nothing past their deadline; send owed callbacks."""
+
+    limit: int = Field(default=200, ge=1, le=10_000, description="Jobs polled in one run.")

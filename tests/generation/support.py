@@ -246,3 +246,13 @@ def query_of(url: str) -> dict[str, str]:
 
 def body_of(delivery: Delivery) -> dict[str, Any]:
     return dict(json.loads(delivery.body))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child Python process that imports this checkout first."""
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(ROOT)}

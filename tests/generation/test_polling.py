@@ -124,3 +124,26 @@ async def test_cancel_needs_a_provider_that_can_cancel(world: JobsWorld) -> None
     assert (caught.value.status, caught.value.code) == (409, "cancel_unsupported")
     assert world.job(str(clip["id"])).status is JobStatus.PENDING
     assert world.videos.requests_to("/cancel") == []
+
+
+async def test_a_create_in_doubt_is_not_sent_again_and_fails_unconfirmed(world: JobsWorld) -> None:
+    world.add_key("replicate", "b", NEW_KEY)
+    world.replicate.script(REPLICATE_KEY, Fault.malformed_json())  # 200, but unreadable
+    world.replicate.script(NEW_KEY, Fault.malformed_json())
+    answer = await world.services.create(world.team, "art-dev", ART, idempotency_key="doubt")
+    assert (answer.status_code, answer.body["status"]) == (202, "pending")
+    assert len(world.replicate.requests_to("/predictions")) == 1  # no failover to key b
+    job = world.job(str(answer.body["id"]))
+    assert job.in_doubt and job.confirm_by == job.created_at + timedelta(seconds=900)
+    again = await world.services.create(world.team, "art-dev", ART, idempotency_key="doubt")
+    assert again.body["id"] == job.public_id
+    assert len(world.replicate.requests_to("/predictions")) == 1  # the retry sent nothing
+    world.clock.advance(899)
+    assert await poll_due(world.runtime) == []
+    world.clock.advance(1)
+    [unconfirmed] = await poll_due(world.runtime)
+    assert unconfirmed.action is PollAction.UNCONFIRMED
+    failed = world.job(job.public_id)
+    assert failed.status is JobStatus.FAILED and failed.error is not None
+    assert failed.error.code == "not_confirmed"
+    assert "was not sent again" in failed.error.message
