@@ -121,11 +121,12 @@ async def run(
         if webhook
         else "   no webhook came: the poller (or this client's reads) settled the job"
     )
-    if job["status"] != "completed":
-        say(f"   the job ended {job['status']}: {job.get('error')}")
-        return DemoJobReport(job["id"], job["status"], states, webhook, None, None)
+    job_id, status = str(job["id"]), str(job["status"])
+    if status != "completed":
+        say(f"   the job ended {status}: {job.get('error')}")
+        return DemoJobReport(job_id, status, states, webhook, None, None)
     saved, digest = await _fetch(gateway_url, headers, job, out_dir, say)
-    return DemoJobReport(job["id"], job["status"], states, webhook, saved, digest)
+    return DemoJobReport(job_id, status, states, webhook, saved, digest)
 
 
 async def _until_ended(

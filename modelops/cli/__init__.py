@@ -46,6 +46,9 @@ COMMANDS: dict[str, SubCommand] = {
     "tokens": SubCommand(
         "modelops.cli.tokens_cmd", "API tokens for the gateway: create, list, revoke."
     ),
+    "webhooks": SubCommand(
+        "modelops.cli.webhooks_cmd", "Webhook secrets (providers', callbacks'); webhooks received."
+    ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
     "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
 }

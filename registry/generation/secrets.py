@@ -128,13 +128,13 @@ class WebhookSecretRepository:
         with translate_database_errors(f"adding webhook secret {label!r}"):
             self._session.add(row)
             self._session.flush()  # the id is part of the associated data
-        sealed = seal(secret, _binding(row), self._ring)
+        sealed = seal(secret, binding_of(row), self._ring)
         _store(row, sealed)
         self._session.flush()
         return _info(row)
 
     def _open(self, row: WebhookSecretRow) -> SecretStr:
-        return unseal(_sealed(row), _binding(row), self._ring)
+        return unseal(sealed_of(row), binding_of(row), self._ring)
 
     def _row(self, secret_id: int) -> WebhookSecretRow:
         row = self._session.scalar(select(S).where(S.id == secret_id, S.team_id == self._team.id))
@@ -151,7 +151,7 @@ def provider_secrets_by_team(
     rows = session.scalars(_live(SecretPurpose.PROVIDER, now).where(S.scope == provider))
     found: dict[int, builtins.list[SecretStr]] = {}
     for row in rows:
-        found.setdefault(row.team_id, []).append(unseal(_sealed(row), _binding(row), ring))
+        found.setdefault(row.team_id, []).append(unseal(sealed_of(row), binding_of(row), ring))
     return found
 
 
@@ -177,11 +177,11 @@ def _label(label: str) -> str:
         raise InvalidInputError(f"label {exc}", field="label") from None
 
 
-def _binding(row: WebhookSecretRow) -> WebhookSecretBinding:
+def binding_of(row: WebhookSecretRow) -> WebhookSecretBinding:
     return WebhookSecretBinding(team_id=row.team_id, secret_id=row.id, purpose=row.purpose)
 
 
-def _sealed(row: WebhookSecretRow) -> SealedSecret:
+def sealed_of(row: WebhookSecretRow) -> SealedSecret:
     return SealedSecret(
         ciphertext=row.ciphertext,
         nonce=row.nonce,
@@ -216,6 +216,8 @@ def _info(row: WebhookSecretRow) -> WebhookSecretInfo:
 __all__ = [
     "WebhookSecretBinding",
     "WebhookSecretRepository",
+    "binding_of",
     "endpoint_scope",
     "provider_secrets_by_team",
+    "sealed_of",
 ]
