@@ -62,9 +62,7 @@ class WebhookReceiver(FakeServer):
             return fault
         with self._arrived:
             self.deliveries.append(
-                Delivery(
-                    request.url.path, dict(request.headers), body, dict(request.query_params)
-                )
+                Delivery(request.url.path, dict(request.headers), body, dict(request.query_params))
             )
             self._arrived.notify_all()
         return Response(status_code=204)
