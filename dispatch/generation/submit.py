@@ -64,38 +64,10 @@ async def submit(runtime: JobsRuntime, team: Team, job: GenerationJobRecord) -> 
     if not job.unsent:
         return job
     handle = runtime.handles.handle(team, job.provider)
-    creator = generation_adapter(handle.adapter)
-    request = REQUEST.validate_python(job.request)
-    callback_url = runtime.provider_callback_url(job)
-    attempt = job.attempts
-
-    async def send(credential: Credential) -> GenerationJob:
-        nonlocal attempt
-        key_id = int(credential.key_id) if credential.key_id else None
-        if not await runtime.jobs(
-            team,
-            lambda jobs: jobs.reserve_attempt(
-                job.id, expected_attempts=attempt, key_id=key_id, now=runtime.clock()
-            ),
-        ):
-            raise AttemptTaken(f"job {job.public_id}: its attempt is taken or in doubt")
-        attempt += 1
-        try:
-            return await creator.create_generation(
-                credential,
-                request,
-                callback_url,
-                idempotency_key=job.public_id,
-                timeout=runtime.call_timeout_seconds,
-            )
-        except ProviderError as exc:
-            if maybe_accepted(exc):
-                raise CreationInDoubt(str(exc)) from exc
-            await runtime.jobs(team, lambda jobs: jobs.release_attempt(job.id, now=runtime.clock()))
-            raise
-
     try:
-        created = await handle.call(send, model=job.provider_model_id)
+        created = await handle.call(
+            _Sender(runtime, team, job, handle), model=job.provider_model_id
+        )
     except (CreationInDoubt, AttemptTaken):
         return await runtime.jobs(team, lambda jobs: jobs.by_id(job.id))
     except ProviderError as exc:
@@ -104,6 +76,47 @@ async def submit(runtime: JobsRuntime, team: Team, job: GenerationJobRecord) -> 
         raise
     key_id = created.key.key_id if created.key is not None else None
     return await adopt(runtime, handle, team, job, created.value, key_id=key_id)
+
+
+class _Sender:
+    """One create, as the key pool calls it with each key it tries: reserve the next attempt
+    (recording the key), then send; release the attempt only if the provider refused it."""
+
+    def __init__(
+        self, runtime: JobsRuntime, team: Team, job: GenerationJobRecord, handle: ProviderHandle
+    ) -> None:
+        self._runtime, self._team, self._job = runtime, team, job
+        self._creator = generation_adapter(handle.adapter)
+        self._request = REQUEST.validate_python(job.request)
+        self._callback_url = runtime.provider_callback_url(job)
+        self._attempt = job.attempts
+
+    async def __call__(self, credential: Credential) -> GenerationJob:
+        runtime, job = self._runtime, self._job
+        key_id = int(credential.key_id) if credential.key_id else None
+        expected = self._attempt
+        if not await runtime.jobs(
+            self._team,
+            lambda jobs: jobs.reserve_attempt(
+                job.id, expected_attempts=expected, key_id=key_id, now=runtime.clock()
+            ),
+        ):
+            raise AttemptTaken(f"job {job.public_id}: its attempt is taken or in doubt")
+        self._attempt += 1
+        try:
+            return await self._creator.create_generation(
+                credential,
+                self._request,
+                self._callback_url,
+                idempotency_key=job.public_id,
+                timeout=runtime.call_timeout_seconds,
+            )
+        except ProviderError as exc:
+            if maybe_accepted(exc):
+                raise CreationInDoubt(str(exc)) from exc
+            now = runtime.clock()
+            await runtime.jobs(self._team, lambda jobs: jobs.release_attempt(job.id, now=now))
+            raise
 
 
 async def recover(
