@@ -6,7 +6,7 @@ of a provider; `timeout` (seconds) overrides the adapter's default for that call
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Protocol, Self, TypeVar, runtime_checkable
@@ -18,7 +18,12 @@ from adapters.call_rules import READ_TIMEOUT_SECONDS, STREAM_IDLE_TIMEOUT_SECOND
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ChatResponse, ClassificationRequest, ClassificationResponse
 from adapters.errors import ConfigurationError
-from adapters.generation import GenerationJob, GenerationRequest
+from adapters.generation import (
+    DownloadedContent,
+    GenerationJob,
+    GenerationRequest,
+    WebhookNotice,
+)
 from adapters.jobs import (
     FilePurpose,
     FineTuneCheckpoint,
@@ -40,6 +45,9 @@ __all__ = [
     "FileAdapter",
     "FineTuneAdapter",
     "GenerationAdapter",
+    "GenerationCancelAdapter",
+    "GenerationDownloadAdapter",
+    "GenerationLookupAdapter",
     "StreamingOptions",
     "validate_options",
 ]
@@ -164,7 +172,10 @@ class FineTuneAdapter(Protocol):
 
 @runtime_checkable
 class GenerationAdapter(Protocol):
-    """Asynchronous media generation: create with a callback URL, poll, or take the webhook."""
+    """Asynchronous media generation: create with a callback URL, poll, or take the webhook.
+
+    Jobs belong to the account that made them: retrieve (and cancel, download) with its key.
+    """
 
     async def create_generation(
         self,
@@ -172,18 +183,59 @@ class GenerationAdapter(Protocol):
         request: GenerationRequest,
         callback_url: str | None = None,
         *,
+        idempotency_key: str | None = None,
         timeout: float | None = None,
-    ) -> GenerationJob: ...
+    ) -> GenerationJob:
+        """Start a job. `idempotency_key` goes to the provider where it takes one (sent as
+        `Idempotency-Key`); whether it is honoured is the provider's (adapters/README.md)."""
+        ...
 
     async def retrieve_generation(
         self, credential: Credential, job_id: str, *, timeout: float | None = None
     ) -> GenerationJob: ...
 
     def parse_webhook(
-        self, headers: Mapping[str, str], body: bytes, secret: SecretStr
-    ) -> GenerationJob:
-        """Verify the webhook's signature and read the job from it (pure, no I/O)."""
+        self, headers: Mapping[str, str], body: bytes, secrets: Sequence[SecretStr]
+    ) -> WebhookNotice:
+        """Verify the webhook with any of `secrets` (several during a rotation), then read it
+        (pure, no I/O). Raises WebhookError subclasses."""
         ...
+
+
+@runtime_checkable
+class GenerationCancelAdapter(Protocol):
+    async def cancel_generation(
+        self, credential: Credential, job_id: str, *, timeout: float | None = None
+    ) -> GenerationJob: ...
+
+
+@runtime_checkable
+class GenerationDownloadAdapter(Protocol):
+    """Outputs marked `download` are fetched with the job's key, not from a public URL."""
+
+    async def download_generation(
+        self,
+        credential: Credential,
+        job_id: str,
+        index: int,
+        destination: Path,
+        *,
+        max_bytes: int,
+        timeout: float | None = None,
+    ) -> DownloadedContent:
+        """Write output `index` of the job to `destination`; more than `max_bytes` is a
+        BadRequestError (and nothing is left at `destination`)."""
+        ...
+
+
+@runtime_checkable
+class GenerationLookupAdapter(Protocol):
+    """A provider that can say which job an idempotency key made: a create whose answer was
+    lost is looked up, never sent twice."""
+
+    async def find_generation(
+        self, credential: Credential, idempotency_key: str, *, timeout: float | None = None
+    ) -> GenerationJob | None: ...
 
 
 class AdapterOptions(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["IMAGE_AND_VIDEO", "Category"]
+__all__ = ["GENERATION", "IMAGE_AND_VIDEO", "SPEECH_AND_MUSIC", "Category"]
 
 
 class Category(StrEnum):
@@ -33,3 +33,8 @@ IMAGE_AND_VIDEO = frozenset(
         Category.STORYBOARD_TO_VIDEO,
     }
 )
+SPEECH_AND_MUSIC = frozenset(
+    {Category.TEXT_TO_MUSIC, Category.SPEECH_TO_TEXT, Category.TEXT_TO_SPEECH}
+)
+# The categories served as asynchronous generation jobs.
+GENERATION = IMAGE_AND_VIDEO | SPEECH_AND_MUSIC

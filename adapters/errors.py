@@ -21,6 +21,7 @@ AdapterError
  │    └── UnsupportedCategoryError        lists the categories the adapter serves
  └── WebhookError                     an incoming provider webhook is refused
       ├── InvalidSignatureError
+      │    └── StaleWebhookError          its timestamp is outside the tolerance window
       └── MalformedWebhookError
 
 `retryable` answers "may the same request succeed later with the same credential?"; `scope`
@@ -55,6 +56,7 @@ __all__ = [
     "RateLimitedError",
     "RequestConflictError",
     "ResourceNotFoundError",
+    "StaleWebhookError",
     "TransientError",
     "UnknownProviderKindError",
     "UnsupportedCategoryError",
@@ -252,6 +254,11 @@ class WebhookError(AdapterError):
 
 class InvalidSignatureError(WebhookError):
     """The webhook's signature or timestamp does not verify."""
+
+
+class StaleWebhookError(InvalidSignatureError):
+    """The webhook's timestamp is too far from now: a replay of a captured delivery, or a
+    clock far off."""
 
 
 class MalformedWebhookError(WebhookError):

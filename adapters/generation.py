@@ -15,6 +15,7 @@ from adapters.jobs import JobError, JobStatus
 
 __all__ = [
     "AudioToVideoRequest",
+    "DownloadedContent",
     "GeneratedAsset",
     "GenerationJob",
     "GenerationRequest",
@@ -28,6 +29,7 @@ __all__ = [
     "TextToMusicRequest",
     "TextToSpeechRequest",
     "TextToVideoRequest",
+    "WebhookNotice",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -164,9 +166,16 @@ GenerationRequest = Annotated[
 
 
 class GeneratedAsset(BaseModel):
+    """One output of a job: a URL anyone may fetch, content fetched with the job's key
+    (`download`: see `GenerationDownloadAdapter`), or text (a transcript)."""
+
     model_config = _FROZEN
 
-    url: str
+    url: str | None = None
+    content_type: str | None = None
+    text: str | None = None
+    duration_seconds: float | None = None
+    download: bool = False
 
 
 class GenerationJob(BaseModel):
@@ -183,3 +192,28 @@ class GenerationJob(BaseModel):
     error: JobError | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None
+    progress: float | None = Field(default=None, ge=0.0, le=1.0)
+    # How long the provider asks callers to wait before the next poll (a header or a field).
+    poll_after_seconds: float | None = Field(default=None, ge=0.0)
+
+
+class WebhookNotice(BaseModel):
+    """What a verified provider webhook says: its dedup id, the job it names, and the job's
+    state when the body carries it (None: the body only names the job; retrieve it)."""
+
+    model_config = _FROZEN
+
+    webhook_id: str = Field(min_length=1, max_length=256)
+    job_id: str = Field(min_length=1, max_length=256)
+    event: str = Field(max_length=128)
+    job: GenerationJob | None = None
+
+
+class DownloadedContent(BaseModel):
+    """Content an adapter wrote to the path it was given: its type, size and digest."""
+
+    model_config = _FROZEN
+
+    content_type: str
+    size_bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

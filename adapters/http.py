@@ -85,7 +85,8 @@ class Exchange:
     headers: Mapping[str, str]
     json: JsonValue | None = None
     params: Mapping[str, str] | None = None
-    files: Mapping[str, tuple[str, bytes, str]] | None = None
+    # Multipart parts: (filename, content, content type), or (None, text) for a plain field.
+    files: Mapping[str, tuple[str, bytes, str] | tuple[None, str]] | None = None
     data: Mapping[str, str] | None = None
 
 

@@ -20,11 +20,16 @@ from adapters.base import (
     FileAdapter,
     FineTuneAdapter,
     GenerationAdapter,
+    GenerationCancelAdapter,
+    GenerationDownloadAdapter,
+    GenerationLookupAdapter,
 )
 from adapters.categories import Category
 from adapters.errors import UnknownProviderKindError, UnsupportedCategoryError
 from adapters.local.adapter import LocalAdapter
+from adapters.localmedia.adapter import LocalMediaAdapter
 from adapters.openai.adapter import OpenAIAdapter
+from adapters.replicate.adapter import ReplicateAdapter
 
 __all__ = [
     "ADAPTERS",
@@ -36,6 +41,9 @@ __all__ = [
     "file_adapter",
     "fine_tune_adapter",
     "generation_adapter",
+    "generation_canceller",
+    "generation_downloader",
+    "generation_lookup",
     "require_category",
     "supported_categories",
 ]
@@ -45,6 +53,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     OpenAIAdapter.kind: OpenAIAdapter,
     AnthropicAdapter.kind: AnthropicAdapter,
     AsyncGenAdapter.kind: AsyncGenAdapter,
+    ReplicateAdapter.kind: ReplicateAdapter,
+    LocalMediaAdapter.kind: LocalMediaAdapter,
 }
 
 # Capability protocols by the name used in error messages.
@@ -55,6 +65,9 @@ CAPABILITIES: dict[str, type[object]] = {
     "files": FileAdapter,
     "fine-tuning": FineTuneAdapter,
     "generation": GenerationAdapter,
+    "generation-cancel": GenerationCancelAdapter,
+    "generation-download": GenerationDownloadAdapter,
+    "generation-lookup": GenerationLookupAdapter,
 }
 
 C = TypeVar("C")
@@ -66,6 +79,8 @@ if TYPE_CHECKING:  # mypy proves each adapter implements the capabilities it is 
         openai: OpenAIAdapter,
         anthropic: AnthropicAdapter,
         gen: AsyncGenAdapter,
+        replicate: ReplicateAdapter,
+        media: LocalMediaAdapter,
     ) -> tuple[
         ChatAdapter,
         ChatStreamAdapter,
@@ -76,14 +91,24 @@ if TYPE_CHECKING:  # mypy proves each adapter implements the capabilities it is 
         ChatStreamAdapter,
         FileAdapter,
         FineTuneAdapter,
+        GenerationAdapter,
+        GenerationDownloadAdapter,
         ChatAdapter,
         ChatStreamAdapter,
         GenerationAdapter,
+        GenerationAdapter,
+        GenerationCancelAdapter,
+        GenerationAdapter,
+        GenerationCancelAdapter,
+        GenerationDownloadAdapter,
+        GenerationLookupAdapter,
     ]:
         return (
             *(local, local, local, local, local),
-            *(openai, openai, openai, openai),
+            *(openai, openai, openai, openai, openai, openai),
             *(anthropic, anthropic, gen),
+            *(replicate, replicate),
+            *(media, media, media, media),
         )
 
 
@@ -138,6 +163,19 @@ def fine_tune_adapter(adapter: Adapter) -> FineTuneAdapter:
 
 def generation_adapter(adapter: Adapter) -> GenerationAdapter:
     return _require(adapter, GenerationAdapter, "generation")  # type: ignore[type-abstract]
+
+
+def generation_canceller(adapter: Adapter) -> GenerationCancelAdapter | None:
+    """The adapter as one that can cancel a job, or None: not every provider can."""
+    return adapter if isinstance(adapter, GenerationCancelAdapter) else None
+
+
+def generation_downloader(adapter: Adapter) -> GenerationDownloadAdapter | None:
+    return adapter if isinstance(adapter, GenerationDownloadAdapter) else None
+
+
+def generation_lookup(adapter: Adapter) -> GenerationLookupAdapter | None:
+    return adapter if isinstance(adapter, GenerationLookupAdapter) else None
 
 
 def _require(adapter: Adapter, capability: type[C], name: str) -> C:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from pydantic import JsonValue
 
 from adapters.base import AdapterContext, Credential
 from adapters.call_rules import CONNECT_TIMEOUT_SECONDS
-from adapters.errors import AuthenticationError, ConfigurationError, ProtocolError
+from adapters.errors import AuthenticationError, BadRequestError, ConfigurationError, ProtocolError
+from adapters.generation import DownloadedContent
 from adapters.http import (
     ErrorDetail,
     Exchange,
@@ -86,6 +89,67 @@ class RemoteCore:
         )
         latency_ms = (time.perf_counter() - started) * 1000.0
         return Reply(read_json(response, provider=self.provider), response.headers, latency_ms)
+
+    async def download(
+        self,
+        credential: Credential,
+        exchange: Exchange,
+        destination: Path,
+        *,
+        max_bytes: int,
+        timeout: float | None = None,
+    ) -> DownloadedContent:
+        """Stream a binary answer into `destination` (sha256 as it comes); an answer longer
+        than `max_bytes` is a BadRequestError and leaves nothing behind."""
+        secret = self._secret(credential)
+        limit = self.default_timeout if timeout is None else timeout
+        request = self.client.build_request(
+            exchange.method,
+            f"{self.base_url}{exchange.url}",
+            headers={**self.static_headers, **self.auth_headers(secret), **exchange.headers},
+            params=exchange.params,
+            timeout=httpx.Timeout(limit, connect=min(limit, CONNECT_TIMEOUT_SECONDS)),
+        )
+        with translate_transport_errors(provider=self.provider):
+            response = await self.client.send(request, stream=True)
+        try:
+            if not response.is_success:
+                with translate_transport_errors(provider=self.provider):
+                    await response.aread()
+                raise map_http_error(
+                    response,
+                    provider=self.provider,
+                    detail=self.error_detail(response),
+                    secrets=(secret,),
+                )
+            return await self._write(response, destination, max_bytes)
+        finally:
+            await response.aclose()
+
+    async def _write(
+        self, response: httpx.Response, destination: Path, max_bytes: int
+    ) -> DownloadedContent:
+        digest, size = hashlib.sha256(), 0
+        try:
+            with destination.open("wb") as out, translate_transport_errors(provider=self.provider):
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BadRequestError(
+                            f"the output is larger than the {max_bytes}-byte limit",
+                            provider=self.provider,
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+        except BaseException:
+            destination.unlink(missing_ok=True)
+            raise
+        media_type = response.headers.get("content-type", "").partition(";")[0].strip()
+        return DownloadedContent(
+            content_type=media_type or "application/octet-stream",
+            size_bytes=size,
+            sha256=digest.hexdigest(),
+        )
 
     async def stream_chat(
         self,

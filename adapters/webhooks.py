@@ -1,8 +1,10 @@
-"""Signed webhooks: Standard Webhooks (signing what we send, verifying what providers send),
-and verifying the Kie-style task signature.
+"""Signed webhooks: verifying Standard Webhooks and the Kie-style task signature, and signing
+Standard Webhooks of our own.
 
-Verifiers compare in constant time and refuse timestamps more than `tolerance` seconds away, so a
-captured delivery cannot be replayed later; dedupe on the returned id is the receiver's job.
+Verification compares in constant time and refuses timestamps more than `tolerance` seconds
+away (`StaleWebhookError`), so a captured delivery cannot be replayed later; dedupe on the
+returned id is the receiver's job. Several secrets may be given while one rotates: any one
+that verifies is enough.
 """
 
 from __future__ import annotations
@@ -11,40 +13,37 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from adapters.errors import InvalidSignatureError
+from adapters.errors import InvalidSignatureError, StaleWebhookError
 
 __all__ = [
     "DEFAULT_TOLERANCE_SECONDS",
+    "new_webhook_secret",
     "sign_standard_webhook",
     "verify_kie_signature",
     "verify_standard_webhook",
 ]
 
 DEFAULT_TOLERANCE_SECONDS = 300
-
-
-def sign_standard_webhook(msg_id: str, timestamp: int, body: bytes, secret: str) -> str:
-    """The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}`."""
-    signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
-    digest = hmac.new(_standard_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+SECRET_BYTES = 32  # the specification allows 24 to 64
 
 
 def verify_standard_webhook(
     headers: Mapping[str, str],
     body: bytes,
-    secret: str,
+    secret: str | Sequence[str],
     *,
     tolerance: int = DEFAULT_TOLERANCE_SECONDS,
     now: float | None = None,
 ) -> str:
     """Check `webhook-signature` over `{webhook-id}.{webhook-timestamp}.{body}`; return the id.
 
-    The secret is `whsec_` + base64 (the prefix is optional). Several space-separated `v1,`
-    signatures may be sent while a secret rotates; any one matching is enough.
+    A secret is `whsec_` + base64 (the prefix is optional). The sender may put several
+    space-separated `v1,` signatures in the header while its secret rotates, and the receiver
+    may hold several secrets while it does: any one pair matching is enough.
     """
     lower = {k.lower(): v for k, v in headers.items()}
     msg_id, stamp = lower.get("webhook-id", ""), lower.get("webhook-timestamp", "")
@@ -53,18 +52,41 @@ def verify_standard_webhook(
         raise InvalidSignatureError("missing webhook-id, webhook-timestamp or webhook-signature")
     _check_timestamp(stamp, tolerance, now)
     signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
-    expected = base64.b64encode(hmac.new(_standard_key(secret), signed, hashlib.sha256).digest())
-    for entry in signatures.split():
-        version, _, value = entry.partition(",")
-        if version == "v1" and hmac.compare_digest(value.encode(), expected):
+    offered = [
+        value.encode()
+        for version, _, value in (entry.partition(",") for entry in signatures.split())
+        if version == "v1"
+    ]
+    for key in _secrets(secret):
+        expected = base64.b64encode(hmac.new(_standard_key(key), signed, hashlib.sha256).digest())
+        if any(hmac.compare_digest(value, expected) for value in offered):
             return msg_id
     raise InvalidSignatureError("no webhook-signature entry matches")
+
+
+def sign_standard_webhook(
+    msg_id: str, body: bytes, secrets: Sequence[str], *, timestamp: int | None = None
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for `body`, signed once with each secret (newest
+    first), so a receiver holding any one of them verifies it during a rotation."""
+    if not secrets:
+        raise ValueError("signing a webhook needs at least one secret")
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signed = msg_id.encode() + b"." + stamp.encode() + b"." + body
+    macs = [hmac.new(_standard_key(s), signed, hashlib.sha256).digest() for s in secrets]
+    signature = " ".join(f"v1,{base64.b64encode(mac).decode()}" for mac in macs)
+    return {"webhook-id": msg_id, "webhook-timestamp": stamp, "webhook-signature": signature}
+
+
+def new_webhook_secret() -> str:
+    """A fresh Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(os.urandom(SECRET_BYTES)).decode()
 
 
 def verify_kie_signature(
     headers: Mapping[str, str],
     task_id: str,
-    secret: str,
+    secret: str | Sequence[str],
     *,
     tolerance: int = DEFAULT_TOLERANCE_SECONDS,
     now: float | None = None,
@@ -80,9 +102,19 @@ def verify_kie_signature(
         raise InvalidSignatureError("missing X-Webhook-Timestamp or X-Webhook-Signature")
     _check_timestamp(stamp, tolerance, now)
     message = f"{task_id}.{stamp}".encode()
-    expected = base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest())
-    if not hmac.compare_digest(signature.strip().encode(), expected):
-        raise InvalidSignatureError("X-Webhook-Signature does not match")
+    offered = signature.strip().encode()
+    for key in _secrets(secret):
+        expected = base64.b64encode(hmac.new(key.encode(), message, hashlib.sha256).digest())
+        if hmac.compare_digest(offered, expected):
+            return
+    raise InvalidSignatureError("X-Webhook-Signature does not match")
+
+
+def _secrets(secret: str | Sequence[str]) -> Sequence[str]:
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    if not keys:
+        raise InvalidSignatureError("no webhook secret is configured to verify with")
+    return keys
 
 
 def _standard_key(secret: str) -> bytes:
@@ -100,4 +132,7 @@ def _check_timestamp(stamp: str, tolerance: int, now: float | None) -> None:
         raise InvalidSignatureError("webhook timestamp is not an integer") from exc
     current = time.time() if now is None else now
     if abs(current - sent) > tolerance:
-        raise InvalidSignatureError("webhook timestamp is outside the tolerance window")
+        raise StaleWebhookError(
+            f"webhook timestamp is {abs(current - sent):.0f}s from now, outside the "
+            f"{tolerance}s tolerance window"
+        )

@@ -41,7 +41,7 @@ from registry.providers import ProviderRepository
 T = TypeVar("T")
 
 # Provider kinds whose calls need no API key.
-KEYLESS_KINDS = frozenset({"local"})
+KEYLESS_KINDS = frozenset({"local", "localmedia"})
 
 
 @dataclass

@@ -157,3 +157,9 @@ class MonitorParams(FlowParams):
         description="End of the window evaluated (UTC, whole minute); empty = the minute the "
         "run was scheduled for, so a retried run evaluates the same window.",
     )
+
+
+class PollJobsParams(FlowParams):
+    """Poll the generation jobs that heard nothing past their deadline; send owed callbacks."""
+
+    limit: int = Field(default=200, ge=1, le=10_000, description="Jobs polled in one run.")

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
         "gateway refuses to record more and /readyz says so.",
     )
     outcome_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    public_url: str = Field(
+        default="",
+        max_length=512,
+        pattern=r"^(https?://[\x21-\x7e]+)?$",
+        description="The gateway's address as providers reach it, for their webhooks "
+        "(`<public_url>/v1/webhooks/<provider>`); empty: generation jobs are polled only.",
+    )
     outcome_flush_interval_ms: int = Field(default=100, ge=1, le=60_000)
 
     @field_validator("database_url")

@@ -7,6 +7,7 @@ from registry.abtests import tables as abtest_tables
 from registry.alerts import tables as alert_tables
 from registry.approvers import tables as approver_tables
 from registry.endpoints import tables as endpoint_tables
+from registry.generation import tables as generation_tables
 from registry.keys import tables as key_tables
 from registry.leases import tables as lease_tables
 from registry.outcomes import tables as outcome_tables
@@ -19,6 +20,7 @@ __all__ = [
     "endpoint_tables",
     "evaluations",
     "finetune_jobs",
+    "generation_tables",
     "key_tables",
     "lease_tables",
     "outcome_tables",

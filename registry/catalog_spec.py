@@ -42,7 +42,14 @@ CATEGORIES: tuple[str, ...] = (
     "speech-to-text",
     "text-to-speech",
 )
-PROVIDER_KINDS: tuple[str, ...] = ("local", "openai", "anthropic", "asyncgen")
+PROVIDER_KINDS: tuple[str, ...] = (
+    "local",
+    "openai",
+    "anthropic",
+    "asyncgen",
+    "replicate",
+    "localmedia",
+)
 ROLLOUT_STRATEGIES: tuple[str, ...] = ("direct", "rolling", "canary", "blue-green")
 POLICY_STAGES: tuple[str, ...] = (Stage.TESTING.value, Stage.STAGING.value, Stage.PRODUCTION.value)
 CHAMPION_TESTS: tuple[str, ...] = ("exact", "mid-p")  # registry.gates.ChampionTest

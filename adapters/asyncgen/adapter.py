@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal, Self
 
 import httpx
@@ -18,7 +18,7 @@ from adapters.errors import (
     ProtocolError,
     UnsupportedCategoryError,
 )
-from adapters.generation import GenerationJob, GenerationRequest
+from adapters.generation import GenerationJob, GenerationRequest, WebhookNotice
 from adapters.http import ErrorDetail, Exchange, convert_wire, error_for_status, parse_wire
 from adapters.jobs import JobStatus
 from adapters.remote import RemoteCore, Reply
@@ -64,6 +64,7 @@ class AsyncGenAdapter:
         request: GenerationRequest,
         callback_url: str | None = None,
         *,
+        idempotency_key: str | None = None,  # Kie's createTask takes none
         timeout: float | None = None,
     ) -> GenerationJob:
         if request.category not in self.categories:
@@ -100,23 +101,33 @@ class AsyncGenAdapter:
         return job
 
     def parse_webhook(
-        self, headers: Mapping[str, str], body: bytes, secret: SecretStr
-    ) -> GenerationJob:
-        """Verify, then read the task from the callback body (same shape as recordInfo)."""
-        key = secret.get_secret_value()
+        self, headers: Mapping[str, str], body: bytes, secrets: Sequence[SecretStr]
+    ) -> WebhookNotice:
+        """Verify, then read the task from the callback body (same shape as recordInfo).
+
+        The dedup id is Standard Webhooks' `webhook-id`; Kie's scheme has none, so it is the
+        task and the state it reports (a task reaches each state once).
+        """
+        keys = [secret.get_secret_value() for secret in secrets]
         tolerance = self._options.webhook_tolerance_seconds
+        webhook_id = None
         if self._options.webhook_signature == "standard":
-            verify_standard_webhook(headers, body, key, tolerance=tolerance)
+            webhook_id = verify_standard_webhook(headers, body, keys, tolerance=tolerance)
         record = _webhook_record(body)
         if self._options.webhook_signature == "kie":
-            verify_kie_signature(headers, record.task_id, key, tolerance=tolerance)
+            verify_kie_signature(headers, record.task_id, keys, tolerance=tolerance)
         try:
             job = wire.job_from_record(record, provider=self.kind)
         except ValueError as exc:
             raise MalformedWebhookError(f"unusable callback result: {exc}") from exc
         if job is None:
             raise MalformedWebhookError(f"unknown task state {record.state!r} in callback")
-        return job
+        return WebhookNotice(
+            webhook_id=webhook_id or f"{record.task_id}:{record.state}",
+            job_id=record.task_id,
+            event=record.state,
+            job=job,
+        )
 
     def _data(self, reply: Reply) -> JsonValue:
         """`data` of a `{code, msg, data}` envelope; a non-200 `code` is mapped like a status."""

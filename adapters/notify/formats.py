@@ -38,13 +38,10 @@ def webhook(target: Target, message: Message, now: float) -> list[Post]:
     stamp = int(now)
     sent_at = datetime.fromtimestamp(stamp, UTC).isoformat()
     body = _json({"type": message.type, "timestamp": sent_at, "data": dict(message.data)})
-    signature = sign_standard_webhook(message.id, stamp, body, target.secret.get_secret_value())
-    headers = JSON_HEADERS | {
-        "webhook-id": message.id,
-        "webhook-timestamp": str(stamp),
-        "webhook-signature": signature,
-    }
-    return [Post(target.url, headers, body)]
+    signed = sign_standard_webhook(
+        message.id, body, [target.secret.get_secret_value()], timestamp=stamp
+    )
+    return [Post(target.url, JSON_HEADERS | signed, body)]
 
 
 def slack(target: Target, message: Message, now: float) -> list[Post]:

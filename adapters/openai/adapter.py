@@ -1,18 +1,20 @@
-"""The `openai` adapter: chat, files and fine-tuning jobs on any OpenAI-compatible base URL."""
+"""The `openai` adapter: chat, files, fine-tuning jobs and video generation on any
+OpenAI-compatible base URL."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, Literal, Self, TypeVar
 
-from pydantic import BaseModel, JsonValue
+from pydantic import BaseModel, Field, JsonValue, SecretStr
 
 from adapters.base import AdapterContext, Credential, StreamingOptions, validate_options
 from adapters.categories import Category
 from adapters.chat import ChatRequest, ChatResponse
 from adapters.errors import ProtocolError
+from adapters.generation import DownloadedContent, GenerationJob, GenerationRequest, WebhookNotice
 from adapters.http import Exchange, convert_wire, json_error_detail, parse_wire
 from adapters.jobs import (
     FilePurpose,
@@ -24,6 +26,7 @@ from adapters.jobs import (
 )
 from adapters.openai import wire
 from adapters.openai.chunks import OpenAIChunkDecoder
+from adapters.openai.videos import VIDEO_CATEGORIES, OpenAIVideos
 from adapters.ratelimit import parse_rate_limit
 from adapters.remote import RemoteCore
 from adapters.streaming import ChatStream
@@ -42,17 +45,19 @@ class OpenAIOptions(StreamingOptions):
     project: str | None = None
     # OpenAI's newer models want max_completion_tokens; most compatible servers max_tokens.
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    webhook_tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
 
 
 class OpenAIAdapter:
-    """Chat, file upload and fine-tune jobs over the OpenAI REST API."""
+    """Chat, file upload, fine-tune jobs and videos over the OpenAI REST API."""
 
     kind: ClassVar[str] = "openai"
-    categories: ClassVar[frozenset[Category]] = frozenset({Category.CHAT})
+    categories: ClassVar[frozenset[Category]] = frozenset({Category.CHAT}) | VIDEO_CATEGORIES
 
     def __init__(self, core: RemoteCore, options: OpenAIOptions) -> None:
         self._core = core
         self._options = options
+        self._videos = OpenAIVideos(core, self.kind)
 
     @classmethod
     def from_context(cls, context: AdapterContext) -> Self:
@@ -206,6 +211,45 @@ class OpenAIAdapter:
                 return None
             params = {**params, "after": page.data[-1].id}
         return None
+
+    async def create_generation(
+        self,
+        credential: Credential,
+        request: GenerationRequest,
+        callback_url: str | None = None,  # OpenAI's webhooks are set per project, not per call
+        *,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> GenerationJob:
+        return await self._videos.create(
+            credential, request, idempotency_key=idempotency_key, timeout=timeout
+        )
+
+    async def retrieve_generation(
+        self, credential: Credential, job_id: str, *, timeout: float | None = None
+    ) -> GenerationJob:
+        return await self._videos.retrieve(credential, job_id, timeout=timeout)
+
+    async def download_generation(
+        self,
+        credential: Credential,
+        job_id: str,
+        index: int,
+        destination: Path,
+        *,
+        max_bytes: int,
+        timeout: float | None = None,
+    ) -> DownloadedContent:
+        return await self._videos.download(
+            credential, job_id, index, destination, max_bytes=max_bytes, timeout=timeout
+        )
+
+    def parse_webhook(
+        self, headers: Mapping[str, str], body: bytes, secrets: Sequence[SecretStr]
+    ) -> WebhookNotice:
+        """A video event; it names the video only, so the job is retrieved with its key."""
+        tolerance = self._options.webhook_tolerance_seconds
+        return self._videos.parse_webhook(headers, body, secrets, tolerance=tolerance)
 
     def _job(self, body: JsonValue) -> FineTuneJob:
         return self._job_from(self._parse(wire.WireFineTuningJob, body))

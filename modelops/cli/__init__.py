@@ -53,6 +53,9 @@ COMMANDS: dict[str, SubCommand] = {
     "channels": SubCommand(
         "modelops.cli.channels_cmd", "Notification channels: add (secret on stdin), list, test."
     ),
+    "webhooks": SubCommand(
+        "modelops.cli.webhooks_cmd", "Webhook secrets (providers', callbacks'); webhooks received."
+    ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
     "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
     "gateway": SubCommand(

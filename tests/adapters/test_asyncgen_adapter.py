@@ -127,7 +127,10 @@ async def test_the_signed_webhook_reaches_the_callback_and_parses_to_the_job(
         asyncgen_server.finish(job.id)
     [delivery] = webhooks.wait_for(1)
     assert "x-webhook-signature" in delivery.headers
-    parsed = adapter.parse_webhook(delivery.headers, delivery.body, KIE_SECRET)
+    notice = adapter.parse_webhook(delivery.headers, delivery.body, [KIE_SECRET])
+    assert (notice.job_id, notice.webhook_id) == (job.id, f"{job.id}:success")
+    parsed = notice.job
+    assert parsed is not None
     assert (parsed.id, parsed.status) == (job.id, JobStatus.SUCCEEDED)
     assert [o.url for o in parsed.outputs] == [f"https://cdn.fake.test/{job.id}/0.png"]
 
@@ -141,7 +144,7 @@ async def test_polling_to_the_end_also_fires_the_webhook(
         while not job.status.is_terminal:
             job = await adapter.retrieve_generation(CREDENTIAL, job.id)
     [delivery] = webhooks.wait_for(1)
-    assert adapter.parse_webhook(delivery.headers, delivery.body, KIE_SECRET).id == job.id
+    assert adapter.parse_webhook(delivery.headers, delivery.body, [KIE_SECRET]).job_id == job.id
 
 
 async def test_a_failed_task_reports_its_failure_by_webhook(
@@ -152,8 +155,8 @@ async def test_a_failed_task_reports_its_failure_by_webhook(
         job = await adapter.create_generation(CREDENTIAL, IMAGE, webhooks.hook_url)
         asyncgen_server.finish(job.id, succeed=False)
     [delivery] = webhooks.wait_for(1)
-    parsed = adapter.parse_webhook(delivery.headers, delivery.body, KIE_SECRET)
-    assert parsed.status is JobStatus.FAILED
+    parsed = adapter.parse_webhook(delivery.headers, delivery.body, [KIE_SECRET]).job
+    assert parsed is not None and parsed.status is JobStatus.FAILED
     assert parsed.error is not None and parsed.error.message == "generation failed"
 
 
@@ -166,15 +169,18 @@ async def test_forged_or_replayed_webhooks_are_refused(
         asyncgen_server.finish(job.id)
     [delivery] = webhooks.wait_for(1)
     with pytest.raises(errors.InvalidSignatureError):
-        adapter.parse_webhook(delivery.headers, delivery.body, SecretStr("wrong-secret"))
+        adapter.parse_webhook(delivery.headers, delivery.body, [SecretStr("wrong-secret")])
     other_task = delivery.body.replace(job.id.encode(), b"task_fake_999")
     with pytest.raises(errors.InvalidSignatureError):
-        adapter.parse_webhook(delivery.headers, other_task, KIE_SECRET)
+        adapter.parse_webhook(delivery.headers, other_task, [KIE_SECRET])
     stale = {**delivery.headers, **asyncgen_server.sign(job.id, delivery.body, timestamp=1)}
-    with pytest.raises(errors.InvalidSignatureError):
-        adapter.parse_webhook(stale, delivery.body, KIE_SECRET)
+    with pytest.raises(errors.StaleWebhookError):
+        adapter.parse_webhook(stale, delivery.body, [KIE_SECRET])
     with pytest.raises(errors.MalformedWebhookError):
-        adapter.parse_webhook(delivery.headers, b"not json", KIE_SECRET)
+        adapter.parse_webhook(delivery.headers, b"not json", [KIE_SECRET])
+    # During a rotation the old and the new secret are both held: either verifies.
+    rotating = [SecretStr("the-new-secret"), KIE_SECRET]
+    assert adapter.parse_webhook(delivery.headers, delivery.body, rotating).job_id == job.id
 
 
 async def test_standard_webhooks_signing_is_verified_over_the_body(
@@ -192,10 +198,11 @@ async def test_standard_webhooks_signing_is_verified_over_the_body(
         asyncgen_server.webhook_secret = KIE_SECRET.get_secret_value()
     [delivery] = webhooks.wait_for(1)
     assert delivery.headers["webhook-id"] == f"msg_{job.id}"
-    assert adapter.parse_webhook(delivery.headers, delivery.body, SecretStr(secret)).id == job.id
+    notice = adapter.parse_webhook(delivery.headers, delivery.body, [SecretStr(secret)])
+    assert (notice.job_id, notice.webhook_id) == (job.id, f"msg_{job.id}")
     tampered = delivery.body.replace(b"success", b"fail")
     with pytest.raises(errors.InvalidSignatureError):
-        adapter.parse_webhook(delivery.headers, tampered, SecretStr(secret))
+        adapter.parse_webhook(delivery.headers, tampered, [SecretStr(secret)])
 
 
 @pytest.mark.parametrize(

@@ -115,17 +115,21 @@ def test_credential_never_shows_its_key() -> None:
     assert credential.secret() == "sk-live-very-secret"
 
 
-def test_registry_knows_the_four_kinds_and_their_categories() -> None:
-    assert set(ADAPTERS) == {"local", "openai", "anthropic", "asyncgen"}
+def test_registry_knows_the_kinds_and_their_categories() -> None:
+    assert set(ADAPTERS) == {"local", "openai", "anthropic", "asyncgen", "replicate", "localmedia"}
     assert supported_categories("local") == {Category.CHAT, Category.CLASSIFICATION}
-    assert supported_categories("openai") == {Category.CHAT}
+    assert supported_categories("openai") == {Category.CHAT, Category.TEXT_TO_VIDEO}
     assert Category.STORYBOARD_TO_VIDEO in supported_categories("asyncgen")
+    # Speech and music are served: every category but chat and classification has a home.
+    generation = set(Category) - {Category.CHAT, Category.CLASSIFICATION}
+    assert generation == set(supported_categories("replicate"))
+    assert {Category.TEXT_TO_SPEECH, Category.TEXT_TO_MUSIC} <= supported_categories("localmedia")
 
 
 def test_unknown_kind_is_an_error_listing_the_known_kinds() -> None:
     with pytest.raises(UnknownProviderKindError) as caught:
         create_adapter("opneai", base_url="https://x.test")
-    assert "anthropic, asyncgen, local, openai" in str(caught.value)
+    assert "anthropic, asyncgen, local, localmedia, openai, replicate" in str(caught.value)
 
 
 def test_unsupported_category_is_an_error_listing_the_served_ones() -> None:

@@ -46,13 +46,13 @@ def _target(kind: str, secret: str = SECRET, url: str = "https://hooks.example.c
 
 def test_standard_webhooks_test_vector_signs_as_the_spec_says() -> None:
     # The spec's published example (standard-webhooks/libraries test vector).
-    signature = sign_standard_webhook(
+    headers = sign_standard_webhook(
         "msg_p5jXN8AQM9LWM0D4loKWxJek",
-        1614265330,
         b'{"test": 2432232314}',
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        timestamp=1614265330,
     )
-    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
 def test_a_signed_notification_verifies_with_the_reference_library() -> None:

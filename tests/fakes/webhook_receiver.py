@@ -13,7 +13,7 @@ kept in `refused`, and a `webhook-id` seen before is answered 200 but not record
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.requests import Request
@@ -30,6 +30,7 @@ class Delivery:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: dict[str, str] = field(default_factory=dict)
 
 
 class WebhookReceiver(FakeServer):
@@ -57,7 +58,7 @@ class WebhookReceiver(FakeServer):
             self.refused.clear()
 
     def routes(self) -> list[Route]:
-        return [Route("/hooks/{name}", self._receive, methods=["POST"])]
+        return [Route("/hooks/{name:path}", self._receive, methods=["POST"])]
 
     def render_fault(self, fault: Fault, key: str | None) -> Response:
         return Response(fault.message, fault.status or 500, headers=fault.headers)
@@ -73,7 +74,9 @@ class WebhookReceiver(FakeServer):
         _, body, fault = await self.intercept(request)
         if fault is not None:
             return fault
-        delivery = Delivery(request.url.path, dict(request.headers), body)
+        delivery = Delivery(
+            request.url.path, dict(request.headers), body, dict(request.query_params)
+        )
         with self._arrived:
             if self._verifier is not None:
                 try:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from adapters.categories import Category
+from adapters.registry import ADAPTERS
 from registry.catalog import (
     CATEGORIES,
     POLICY_STAGES,
@@ -71,7 +72,7 @@ def test_yml_files_are_read_like_yaml_files(tmp_path: Path) -> None:
 def test_constants_match_the_stage_machine_and_the_adapters_categories() -> None:
     assert POLICY_STAGES == (Stage.TESTING, Stage.STAGING, Stage.PRODUCTION)
     assert tuple(category.value for category in Category) == CATEGORIES
-    assert PROVIDER_KINDS == ("local", "openai", "anthropic", "asyncgen")
+    assert set(PROVIDER_KINDS) == set(ADAPTERS)
 
 
 def test_each_stage_policy_dumps_to_what_the_lifecycle_reads(tmp_path: Path) -> None:
@@ -143,7 +144,7 @@ def test_unknown_provider_kind_lists_the_kinds(tmp_path: Path) -> None:
     write(tmp_path, "providers/local.yaml", provider_doc(kind="vllm"))
     assert problems(tmp_path) == [
         "providers/local.yaml: kind: 'vllm' is not a known provider kind; "
-        "allowed: local, openai, anthropic, asyncgen"
+        "allowed: local, openai, anthropic, asyncgen, replicate, localmedia"
     ]
 
 
