@@ -119,6 +119,9 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'modelops.db').resolve()}"
 
 
+_KEY_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
+
+
 def parse_master_keys(raw: str) -> list[tuple[str, bytes]]:
     """Parse `MODELOPS_MASTER_KEY` into (version, 32-byte key) pairs, newest first.
 
@@ -131,6 +134,12 @@ def parse_master_keys(raw: str) -> list[tuple[str, bytes]]:
         version, sep, encoded = entry.partition(":")
         if not sep:
             version, encoded = f"v{len(entries) - position}", entry
+        elif not _KEY_VERSION.fullmatch(version):
+            # Not echoed: a mangled entry may hold part of a key.
+            raise ValueError(
+                f"entry {position + 1} has a version label that is not letters, digits, '.', "
+                "'_' or '-' (at most 32, e.g. v2); write entries as v2:<key>,v1:<key>"
+            )
         parsed.append((version, _decode_master_key(version, encoded)))
     versions = [version for version, _ in parsed]
     if len(set(versions)) != len(versions):

@@ -25,6 +25,8 @@ def no_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
         (KEY[:-1] + "9", "key v1 is not canonical urlsafe base64"),
         ("v2:" + KEY + "," + "v1:" + KEY.replace("A", "+", 1), "key v1 is not urlsafe base64"),
         (KEY + "AAAA", "key v1 decodes to 35 bytes"),
+        # Junk before a labelled key lands in the label, which must be a plain word.
+        ("!!v1:" + KEY, "entry 1 has a version label that is not letters, digits"),
     ],
 )  # fmt: skip
 def test_a_master_key_that_is_not_strict_urlsafe_base64_of_32_bytes_is_refused(
