@@ -18,6 +18,7 @@ from gateway.handler import Context
 from gateway.reports import MAX_OUTCOMES, OutcomeReport, read_feedback, read_outcome
 from gateway.serve import route, routing_key_hash
 from gateway.state import Gateway, new_request_id
+from registry.catalog_serving import placeholders
 from registry.keys import NoKeyAvailableError
 from registry.leases import LeaseFor, lease_key
 from registry.outcomes import Outcome
@@ -47,8 +48,8 @@ async def resolve(request: Request, ctx: Context) -> Response:
             "base_url": model.base_url,
         },
         "model": routed.provider_model_id,
-        "parameters": {},
-        "prompt": None,  # the catalog gives no prompt template yet
+        "parameters": model.parameters,
+        "prompt": _prompt(model.prompt_template),
         "credential": None,
     }
     if principal.allows(Scope.CREDENTIALS) and model.provider_kind != "local":
@@ -63,6 +64,13 @@ async def resolve(request: Request, ctx: Context) -> Response:
             raise no_key_free(str(exc), exc.first_free_at) from None
         body["credential"] = leased
     return Response(orjson.dumps(body), headers=routed.headers, media_type=JSON)
+
+
+def _prompt(template: str | None) -> dict[str, Any] | None:
+    """The catalog's prompt template and the names its `{placeholders}` use, if it has one."""
+    if template is None:
+        return None
+    return {"template": template, "variables": placeholders(template)}
 
 
 def _lease(

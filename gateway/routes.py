@@ -39,6 +39,9 @@ class ServedModel:
     category: str
     input_per_1k: float
     output_per_1k: float
+    # For consumers that execute the call themselves (resolve): the catalog's defaults.
+    parameters: dict[str, JsonValue]
+    prompt_template: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,8 @@ def _served_models(session: Session, names: set[tuple[int, str]] | None) -> list
             category=model.category,
             input_per_1k=float(model.cost.get("input_per_1k", 0.0)),
             output_per_1k=float(model.cost.get("output_per_1k", 0.0)),
+            parameters=dict(model.parameters),
+            prompt_template=model.prompt_template,
         )
         for model, provider in session.execute(query)
     ]

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from registry.catalog_serving import ParametersSpec, PromptTemplate
 from registry.json_document import JsonDocument
 from registry.stages import Stage
 from registry.text import PersonName, check_multi_line, check_single_line
@@ -467,6 +468,9 @@ class ModelSpec(Spec):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
     alerts: list[AlertRuleSpec] = Field(default_factory=list, max_length=MAX_ALERT_RULES)
+    # For consumers that execute the call themselves (the gateway's resolve hands them out).
+    parameters: ParametersSpec = Field(default_factory=ParametersSpec)
+    prompt_template: PromptTemplate | None = None
 
     @field_validator("alerts")
     @classmethod

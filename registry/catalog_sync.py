@@ -41,6 +41,8 @@ MODEL_FIELDS = (
     "policy",
     "rollout",
     "alerts",
+    "parameters",
+    "prompt_template",
     "source_file",
 )
 

@@ -65,6 +65,8 @@ class ModelRow(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     rollout: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
     alerts: Mapped[list[Any]] = mapped_column(JsonDocument, default=list)  # AlertRuleSpec each
+    parameters: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    prompt_template: Mapped[str | None] = mapped_column(Text)
     source_file: Mapped[str] = mapped_column(String(512))
     # Versions are numbered from this counter with UPDATE … RETURNING, never MAX()+1.
     last_version: Mapped[int] = mapped_column(Integer, default=0)
