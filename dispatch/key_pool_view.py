@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from asyncio import Future, shield
+from collections import deque
 from collections.abc import Callable, Set
 from datetime import datetime
 from types import TracebackType
@@ -33,6 +35,7 @@ from registry.domain import Team
 from registry.keys import (
     CooldownPolicy,
     KeyOutcome,
+    KeyStatus,
     LeasedKey,
     MasterKeyMissingError,
     MasterKeyring,
@@ -47,6 +50,11 @@ from registry.orm import utcnow
 log = logging.getLogger("dispatch.key_pool_view")
 Scope = tuple[int, str]  # team id, provider name
 R = TypeVar("R")
+# What `key_states` counts: an active key is `leased` while a call of this process holds it.
+KEY_STATES = ("available", "leased", "cooling", "disabled")
+# A lease never returned (its call was cancelled between acquire and the record) stops
+# counting after this long: far beyond any call's budget.
+FORGET_LEASE_SECONDS = 600.0
 
 
 class KeyPoolView:
@@ -65,6 +73,7 @@ class KeyPoolView:
         self._scopes: dict[Scope, ScopeState] = {}
         self._by_ids: dict[tuple[int, int], ScopeState] = {}  # (team id, provider id)
         self._usage: dict[int, KeyUsage] = {}
+        self._in_flight: dict[int, deque[float]] = {}  # key id → when each call took it
         self._generation = 0  # bumped by each failure written, noted by each read as it begins
         self._reads = asyncio.Lock()  # reads apply in the order they began
         self._flusher: asyncio.Task[None] | None = None
@@ -125,6 +134,7 @@ class KeyPoolView:
         scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
         lease = scope.pick(ring, now=now, model=model, exclude=exclude)
         self._usage_of(scope, lease.key_id).used(now)
+        self._taken(lease.key_id)
         return lease
 
     async def pinned(self, team: Team, provider: str, key_id: int, *, now: datetime) -> LeasedKey:
@@ -134,8 +144,10 @@ class KeyPoolView:
         scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
         lease = scope.pinned(key_id, ring, now=now)
         if lease is None:
-            return await asyncio.to_thread(self._store.pinned, team, key_id, now)
-        self._usage_of(scope, key_id).used(now)
+            lease = await asyncio.to_thread(self._store.pinned, team, key_id, now)
+        else:
+            self._usage_of(scope, key_id).used(now)
+        self._taken(key_id)
         return lease
 
     def record_success(
@@ -149,6 +161,7 @@ class KeyPoolView:
         model: str | None = None,
     ) -> None:
         """Counted in memory; written with the next batch. The key was leased from this view."""
+        self._returned(key_id)
         scope = self._scopes.get((team.id, provider))
         if scope is None:
             raise LookupError(f"no {provider} key of team {team.name!r} was leased from this view")
@@ -173,6 +186,7 @@ class KeyPoolView:
         """As `KeyPool.record_failure`, at once, in one transaction with the key's unwritten
         usage (so a success before the failure ends the streak before it grows); NOTIFY tells
         the other processes. This process takes the database's answer in."""
+        self._returned(key_id)
         scope = self._scopes.get((team.id, provider)) or await self._load(team, provider)
         usage = self._usage.pop(key_id, None)
         failure = FailureReport(key_id, outcome, retry_after, reason, model)
@@ -214,6 +228,23 @@ class KeyPoolView:
         (for /metrics and checks; no secret)."""
         at = now or utcnow()
         return {scope_id: scope.held(at) for scope_id, scope in self._scopes.items()}
+
+    def key_states(self, now: datetime | None = None) -> dict[tuple[str, str], dict[str, int]]:
+        """Keys per (team name, provider) of the pools this process holds, counted by state
+        (every one of KEY_STATES, zeros included): cooling and disabled as effective now;
+        an active key is `leased` while a call of this process holds it, else `available`.
+        From memory only: for /metrics, read on the event loop."""
+        at = now or utcnow()
+        self._forget_stale_leases()
+        states: dict[tuple[str, str], dict[str, int]] = {}
+        for (_, provider), scope in self._scopes.items():
+            counts = states.setdefault((scope.team.name, provider), dict.fromkeys(KEY_STATES, 0))
+            for key in scope.held(at):
+                state = key.status.value
+                if key.status is KeyStatus.ACTIVE:
+                    state = "leased" if key.key_id in self._in_flight else "available"
+                counts[state] += 1
+        return states
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -272,6 +303,25 @@ class KeyPoolView:
             usage = self._usage[key_id] = KeyUsage(scope.team.id, scope.provider_id, key_id)
         return usage
 
+    def _taken(self, key_id: int) -> None:
+        self._in_flight.setdefault(key_id, deque()).append(time.monotonic())
+
+    def _returned(self, key_id: int) -> None:
+        """One call that held the key is over (succeeded or failed)."""
+        taken = self._in_flight.get(key_id)
+        if taken:
+            taken.popleft()
+            if not taken:
+                del self._in_flight[key_id]
+
+    def _forget_stale_leases(self) -> None:
+        oldest = time.monotonic() - FORGET_LEASE_SECONDS
+        for key_id, taken in list(self._in_flight.items()):
+            while taken and taken[0] < oldest:
+                taken.popleft()
+            if not taken:
+                del self._in_flight[key_id]
+
     def _restore(self, usages: list[KeyUsage]) -> None:
         """Fold usage whose write failed back in, for the next flush."""
         for taken in usages:
@@ -303,4 +353,4 @@ class KeyPoolView:
                 log.warning("writing key usage failed (%s); retrying", type(exc).__name__)
 
 
-__all__ = ["HeldKey", "KeyPoolView", "ViewTiming"]
+__all__ = ["KEY_STATES", "HeldKey", "KeyPoolView", "ViewTiming"]

@@ -106,7 +106,7 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
             sink=writer.status,
             shadow_depth=shadows.depth,
             cache_sizes=lambda: {"routes": len(routes), "tokens": len(tokens)},
-            sessions=sessions,
+            key_states=upstreams.key_states,
         )
     )
     sink: OutcomeSink = writer
@@ -185,7 +185,7 @@ async def _ping(gw: Gateway) -> bool:
 
 async def metrics(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
-    body = await asyncio.to_thread(gw.metrics.render)
+    body = gw.metrics.render()  # from memory, on the loop (where what it reads changes)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.outcome_writer import WriterState, WriterStatus
-from registry.keys.repository import effective_status
-from registry.keys.tables import ProviderKeyRow
-from registry.orm import utcnow
-from registry.tables import ProviderRow, TeamRow
 
 # Seconds; gateway overhead is sub-millisecond, model calls take seconds.
 LATENCY_BUCKETS = (
@@ -50,7 +44,8 @@ class Gauges:
     sink: Callable[[], WriterStatus]
     shadow_depth: Callable[[], int]
     cache_sizes: Callable[[], dict[str, int]]
-    sessions: sessionmaker[Session]
+    # Keys per (team, provider) by state, from the process's key pool view (no database).
+    key_states: Callable[[], dict[tuple[str, str], dict[str, int]]]
 
 
 class GatewayMetrics:
@@ -118,7 +113,8 @@ class GatewayMetrics:
         count()
 
     def render(self) -> bytes:
-        """The text exposition (reads the database for key-pool state: run off the loop)."""
+        """The text exposition, from memory only: call it on the event loop, where the
+        caches and the key pool view change (never from a worker thread)."""
         return generate_latest(self.registry)
 
 
@@ -169,28 +165,13 @@ class _ScrapeCollector(Collector):
     def _key_pool(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily(
             "modelops_gateway_provider_keys",
-            "Provider keys by team, provider and state (active, cooling, disabled).",
+            "Provider keys of the pools this process uses, by team, provider and state "
+            "(available, leased: held by a call in flight, cooling, disabled).",
             labels=["team", "provider", "state"],
         )
-        counts: dict[tuple[str, str, str], int] = {}
-        now = utcnow()
-        query = (
-            select(
-                TeamRow.name, ProviderRow.name, ProviderKeyRow.status, ProviderKeyRow.cooldown_until
-            )
-            .join(TeamRow, TeamRow.id == ProviderKeyRow.team_id)
-            .join(ProviderRow, ProviderRow.id == ProviderKeyRow.provider_id)
-        )
-        try:
-            with self._gauges.sessions.begin() as session:
-                rows = list(session.execute(query))
-        except Exception:  # the database is away: the scrape still answers
-            return family
-        for team, provider, status, cooldown in rows:
-            state = effective_status(status, cooldown, now).value
-            counts[(team, provider, state)] = counts.get((team, provider, state), 0) + 1
-        for labels, count in sorted(counts.items()):
-            family.add_metric(list(labels), count)
+        for (team, provider), counts in sorted(self._gauges.key_states().items()):
+            for state, count in counts.items():
+                family.add_metric([team, provider, state], count)
         return family
 
 

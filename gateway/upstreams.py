@@ -44,6 +44,10 @@ class Upstreams:
         self._classify: dict[tuple[int, str], ClassificationAdapter] = {}
         self._stream: dict[tuple[int, str], ChatStreamAdapter] = {}
 
+    def key_states(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Keys per (team, provider) by state, as the key pool view holds them (/metrics)."""
+        return {} if self._pool_view is None else self._pool_view.key_states()
+
     def chat(self, team: Team, model: ServedModel) -> tuple[ProviderHandle, ChatAdapter]:
         """The handle and its adapter as a chat adapter (UnsupportedCategoryError if not)."""
         handle = self.handle(team, model)

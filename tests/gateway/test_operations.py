@@ -67,7 +67,7 @@ def test_metrics_count_requests_errors_and_latency_per_version(served: Served) -
     samples = _samples(served)
     assert samples[("modelops_gateway_outcomes_stored_total", frozenset())] == 6
     assert samples[("modelops_gateway_outcome_spool_full", frozenset())] == 0
-    keys = frozenset({"team": "team-a", "provider": "openai", "state": "active"}.items())
+    keys = frozenset({"team": "team-a", "provider": "openai", "state": "available"}.items())
     assert samples[("modelops_gateway_provider_keys", keys)] == 1
 
 
