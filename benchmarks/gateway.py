@@ -1,8 +1,18 @@
 """Gateway overhead, side by side in one run: direct → a fast fake OpenAI upstream, LiteLLM's
 proxy → upstream, and the modelops gateway → upstream (DESIGN §7).
 
-    .venv/bin/python -m benchmarks.gateway [--duration 10] [--json]
-        [--legs direct,litellm,modelops] [--litellm-venv PATH] [--gateway-cmd CMD] [--keep]
+    .venv/bin/python -m benchmarks.gateway [--duration 10] [--rounds 1] [--json]
+        [--legs direct,litellm,modelops,modelops-granian] [--litellm-venv PATH]
+        [--gateway-cmd CMD] [--keep]
+
+`modelops` is `modelops gateway` on uvicorn, `modelops-granian` the same with `--server
+granian`; each is compared with LiteLLM. LiteLLM's venv is `--litellm-venv`, else
+$MODELOPS_BENCH_LITELLM_VENV, else `.venv-litellm` in the repository, created there with
+`pip install 'litellm[proxy]==1.108.7'` when missing. To make it by hand (any path):
+
+    python3 -m venv /work/litellm-venv
+    /work/litellm-venv/bin/pip install 'litellm[proxy]==1.108.7' py-spy
+    export MODELOPS_BENCH_LITELLM_VENV=/work/litellm-venv
 
 Per leg, after a check that it answers a chat completion: wrk at concurrency 1 (p50, p99), then
 at concurrency 32 (throughput, and the CPU its server process tree used per request). Needs wrk
@@ -41,7 +51,7 @@ from benchmarks.gateway_procs import (
 from benchmarks.gateway_report import LegResult, report, text_table
 from benchmarks.gateway_wrk import WrkResult, run_wrk, wrk_binary
 
-LEGS = ("direct", "litellm", "modelops")
+LEGS = ("direct", "litellm", "modelops", "modelops-granian")
 
 
 @dataclass
@@ -143,6 +153,9 @@ def build_legs(args: argparse.Namespace) -> list[Leg]:
         "direct": DirectLeg(),
         "litellm": LiteLLMLeg(args.litellm_venv, args.startup_timeout),
         "modelops": ModelopsLeg(args.server, args.gateway_cmd, args.startup_timeout, args.keep),
+        "modelops-granian": ModelopsLeg(
+            args.server, args.gateway_cmd, args.startup_timeout, args.keep, "granian"
+        ),
     }
     return [legs[name] for name in args.legs]
 
@@ -195,8 +208,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--litellm-venv",
         type=Path,
-        default=REPO / ".venv-litellm",
-        help="venv with LiteLLM's proxy (created if missing)",
+        default=Path(os.environ.get("MODELOPS_BENCH_LITELLM_VENV") or REPO / ".venv-litellm"),
+        help="venv with LiteLLM's proxy (created if missing; default "
+        "$MODELOPS_BENCH_LITELLM_VENV, else .venv-litellm in the repository)",
     )
     parser.add_argument(
         "--gateway-cmd",

@@ -96,8 +96,21 @@ class ModelopsLeg(Leg):
 
     name, label = "modelops", "modelops gateway → upstream"
 
-    def __init__(self, server: str, command: str, startup_timeout: float, keep: bool) -> None:
+    def __init__(
+        self,
+        server: str,
+        command: str,
+        startup_timeout: float,
+        keep: bool,
+        http_server: str = "uvicorn",
+    ) -> None:
         self.server, self.command = server, command
+        if http_server != "uvicorn":  # another leg: the same gateway on another HTTP server
+            self.name, self.label = (
+                f"modelops-{http_server}",
+                f"modelops on {http_server} → upstream",
+            )
+            self.command = f"{command} --server {http_server}"
         self.startup_timeout, self.keep = startup_timeout, keep
         self.database_url = ""
         self.service: Service | None = None
@@ -105,7 +118,7 @@ class ModelopsLeg(Leg):
     def unavailable(self) -> str | None:
         """The setup needs the endpoints and tokens commands; the default start command also
         needs `modelops gateway` (a custom --gateway-cmd is taken on trust)."""
-        default = self.command == DEFAULT_COMMAND
+        default = self.command.startswith(DEFAULT_COMMAND)
         env = {**os.environ, "PYTHONPATH": tree_pythonpath()}
         for command in ("endpoints", "tokens", *(("gateway",) if default else ())):
             argv = [sys.executable, "-m", "modelops.cli", command, "--help"]

@@ -92,16 +92,18 @@ def report(results: list[LegResult], context: dict[str, object]) -> dict[str, ob
             "stream_check": result.stream_check,
             **result.extra,
         }
-    ours, theirs = by_name.get("modelops"), by_name.get("litellm")
-    compared = None
-    if ours and theirs and ours.status == theirs.status == "ok":
-        compared = ratios(ours.figures(direct), theirs.figures(direct))
+    theirs = by_name.get("litellm")
+    compared: dict[str, object] = {}  # per modelops leg (one per HTTP server)
+    for ours in results:
+        if ours.name.startswith("modelops") and theirs and ours.status == theirs.status == "ok":
+            compared[ours.name] = ratios(ours.figures(direct), theirs.figures(direct))
     ceiling = direct.figures(direct)["rps_c32"] if direct else None
     return {
         **context,
         "upstream_ceiling_rps": ceiling,
         "legs": legs,
-        "modelops_vs_litellm": compared,
+        "modelops_vs_litellm": compared.get("modelops"),
+        "vs_litellm": compared,
     }
 
 
@@ -140,9 +142,10 @@ def text_table(data: dict[str, object]) -> str:
             f"{_ms(leg['cpu_ms_per_request']):>8} {leg['errors']:>6}"
         )
     lines += _notes(legs)
-    compared = data["modelops_vs_litellm"]
-    if isinstance(compared, dict):
-        lines += ["", f"{'modelops / LiteLLM':<24} {'ratio':>8}  target"]
+    every = data["vs_litellm"]
+    assert isinstance(every, dict)
+    for name, compared in every.items():
+        lines += ["", f"{name + ' / LiteLLM':<24} {'ratio':>8}  target"]
         for key, row in compared.items():
             ratio = row["ratio"]
             shown = f"{ratio:.3g}" if ratio is not None else "—"

@@ -54,10 +54,15 @@ class Routed:
 def route(
     table: RouteTable, model: ServedModel, header: str | None, user: str | None, request_id: str
 ) -> Routed:
-    try:
-        key = choose_routing_key(header, user)
-    except ValueError as exc:
-        raise invalid(str(exc), ROUTING_KEY_HEADER) from None
+    if header or user:
+        try:
+            key = choose_routing_key(header, user)
+        except ValueError as exc:
+            raise invalid(str(exc), ROUTING_KEY_HEADER) from None
+    else:
+        # Sticky to nothing: the request id is unique per request and the bucket hash
+        # spreads it as evenly as random bytes would, without a system call for them.
+        key = RoutingKey(request_id, "random")
     served = table.served_version(table.assign(key.value).version)
     return Routed(
         table,

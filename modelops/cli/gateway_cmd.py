@@ -1,4 +1,5 @@
-"""`modelops gateway`: serve the gateway with uvicorn (httptools and uvloop when installed).
+"""`modelops gateway`: serve the gateway with uvicorn (httptools and uvloop when installed),
+or with granian (`--server granian`: HTTP parsed in Rust, the same ASGI app on uvloop).
 
 SIGTERM or Ctrl-C stops accepting connections, lets requests in flight finish (up to
 `GRACE_SECONDS`), then runs the app's shutdown: caches stop listening, outcomes are flushed.
@@ -6,6 +7,7 @@ SIGTERM or Ctrl-C stops accepting connections, lets requests in flight finish (u
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -16,6 +18,11 @@ GRACE_SECONDS = 30
 FACTORY = "modelops.cli.gateway_cmd:app_from_environment"
 
 
+class Server(StrEnum):
+    UVICORN = "uvicorn"
+    GRANIAN = "granian"
+
+
 def gateway(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8080,
@@ -23,10 +30,16 @@ def gateway(
         int,
         typer.Option("--workers", min=1, max=64, help="Worker processes (each its own caches)."),
     ] = 1,
+    server: Annotated[
+        Server, typer.Option("--server", help="HTTP server: uvicorn or granian.")
+    ] = Server.UVICORN,
 ) -> None:
     """Serve the HTTP API (OpenAI-compatible chat, invoke, resolve, outcomes, /metrics)."""
     with runtime():  # bad configuration or an old schema fails here, before any worker starts
         pass
+    if server is Server.GRANIAN:
+        _granian(host, port, workers)
+        return
     import uvicorn
 
     uvicorn.run(
@@ -41,6 +54,25 @@ def gateway(
         access_log=False,
         timeout_graceful_shutdown=GRACE_SECONDS,
     )
+
+
+def _granian(host: str, port: int, workers: int) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server as Granian
+
+    Granian(
+        FACTORY,
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        websockets=False,
+        log_level=LogLevels.warning,
+        workers_kill_timeout=GRACE_SECONDS,
+    ).serve()
 
 
 def app_from_environment() -> object:
