@@ -130,6 +130,8 @@ class ModelopsLeg(Leg):
         return None
 
     def start(self, stack: ExitStack, upstream: Upstream, workdir: Path) -> Target:
+        workdir = workdir / self.name  # its own catalog, data and log: legs run side by side
+        workdir.mkdir()
         self.database_url = self._create_database(stack)
         write_catalog(workdir / "catalog", upstream.base_url)
         env = {
@@ -144,7 +146,7 @@ class ModelopsLeg(Leg):
         token = setup_through_cli(Cli(env))
         port = free_port()
         argv = shlex.split(self.command.format(python=shlex.quote(sys.executable), port=port))
-        self.service = Service("modelops gateway", argv, workdir / "gateway.log", env, cwd=REPO)
+        self.service = Service(self.label, argv, workdir / "gateway.log", env, cwd=REPO)
         stack.callback(self.service.stop)
         self.service.wait_listening(port, self.startup_timeout)
         _wait_ready(f"http://127.0.0.1:{port}/readyz", self.startup_timeout)

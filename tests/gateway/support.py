@@ -107,11 +107,11 @@ def running_gateway(settings: Settings, tap: Recorded) -> Iterator[str]:
 
 
 @contextmanager
-def gateway_process(env: dict[str, str]) -> Iterator[GatewayProcess]:
-    """`modelops gateway` as a real subprocess on a free port; stopped with SIGTERM."""
+def gateway_process(env: dict[str, str], *args: str) -> Iterator[GatewayProcess]:
+    """`modelops gateway [args]` as a real subprocess on a free port; stopped with SIGTERM."""
     with free_socket() as sock:
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "modelops.cli", "gateway", "--port", str(port)]
+    command = [sys.executable, "-m", "modelops.cli", "gateway", "--port", str(port), *args]
     process = subprocess.Popen(
         command,
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
