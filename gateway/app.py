@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 import orjson
@@ -35,7 +35,7 @@ from gateway.routes import RouteCache
 from gateway.shadow import ShadowQueue
 from gateway.state import Gateway
 from gateway.tokens import TokenCache
-from gateway.upstream_transport import AiohttpTransport
+from gateway.upstream_transport import AiohttpTransport, LeanClient
 from gateway.upstreams import Upstreams
 from modelops.settings import Settings
 from registry.database import make_engine, make_session_factory
@@ -152,7 +152,7 @@ async def _open_upstreams(
 ) -> Upstreams:
     """The one HTTP client of the upstream leg and the in-process key pool view."""
     client = await stack.enter_async_context(
-        httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(60.0))
+        LeanClient(AiohttpTransport(), timeout=httpx.Timeout(60.0))
     )
     keyring = MasterKeyring.from_setting(settings.master_key) if settings.master_key else None
     pool_view = await stack.enter_async_context(KeyPoolView(engine, keyring))

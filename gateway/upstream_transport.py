@@ -5,15 +5,35 @@ through this transport the same client spends ≈0.2 ms, aiohttp alone ≈0.05 m
 
 aiohttp's errors are raised as the httpx errors they mean, so the adapters' one mapping
 (`adapters.http.translate_transport_errors`) still classifies every fault.
+
+`LeanClient` is the httpx client the gateway hands the adapters: a plain call (a JSON body
+or none, a whole answer) skips httpx's request building, cookie, auth and redirect layers,
+which py-spy showed to cost a quarter of a gateway request's CPU (benchmarks/RESULTS.md),
+and goes to aiohttp directly. Anything else (streams, files, forms, query parameters) is
+httpx's, through the same transport.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 import httpx
+import orjson
+from httpx._client import USE_CLIENT_DEFAULT, UseClientDefault
+from httpx._types import (
+    AuthTypes,
+    CookieTypes,
+    HeaderTypes,
+    QueryParamTypes,
+    RequestContent,
+    RequestData,
+    RequestExtensions,
+    RequestFiles,
+    TimeoutTypes,
+)
 
 # Headers aiohttp writes itself from the URL and body.
 _OWN_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding"})
@@ -37,7 +57,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if name.lower() not in _OWN_HEADERS
         ]
         body = await request.aread()
-        with _as_httpx_errors(request):
+        with _as_httpx_errors(lambda: request):
             response = await self._session.request(
                 request.method,
                 str(request.url),
@@ -53,8 +73,104 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
         )
 
+    async def plain(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        json: Any,
+        timeout: httpx.Timeout,
+    ) -> httpx.Response:
+        """One call with a JSON body (or none), its answer read whole; no httpx.Request is
+        built unless an error needs one to name where it went."""
+        body = None if json is None else orjson.dumps(json)
+        if body is not None:
+            headers = {**headers, "content-type": "application/json"}
+
+        def where() -> httpx.Request:  # only on the error paths
+            return httpx.Request(method, url)
+
+        with _as_httpx_errors(where):
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=_client_timeout(timeout.pool, timeout.connect, timeout.read),
+            ) as response:
+                content = await response.read()
+        return httpx.Response(
+            response.status,
+            headers=list(response.raw_headers),
+            content=content,  # decoded by httpx as the headers say (aiohttp leaves it as sent)
+            request=None if 200 <= response.status < 300 else where(),
+        )
+
     async def aclose(self) -> None:
         await self._session.close()
+
+
+class LeanClient(httpx.AsyncClient):
+    """An httpx.AsyncClient over `AiohttpTransport` whose plain calls skip httpx's layers
+    (see the module doc); its default headers are sent on those too."""
+
+    def __init__(self, transport: AiohttpTransport, timeout: httpx.Timeout) -> None:
+        super().__init__(transport=transport, timeout=timeout)
+        self._lean = transport
+        self._defaults = {name: value for name, value in self.headers.items()}
+
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        content: RequestContent | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
+        json: Any | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes | None = None,
+        cookies: CookieTypes | None = None,
+        auth: AuthTypes | UseClientDefault | None = USE_CLIENT_DEFAULT,
+        follow_redirects: bool | UseClientDefault = USE_CLIENT_DEFAULT,
+        timeout: TimeoutTypes | UseClientDefault = USE_CLIENT_DEFAULT,
+        extensions: RequestExtensions | None = None,
+    ) -> httpx.Response:
+        plain = (
+            isinstance(url, str)
+            and content is None
+            and data is None
+            and files is None
+            and not params
+            and cookies is None
+            and auth is USE_CLIENT_DEFAULT
+            and follow_redirects is USE_CLIENT_DEFAULT
+            and extensions is None
+            and isinstance(headers, dict | None)
+            and isinstance(timeout, httpx.Timeout | UseClientDefault)
+        )
+        if not plain:
+            return await super().request(
+                method,
+                url,
+                content=content,
+                data=data,
+                files=files,
+                json=json,
+                params=params,
+                headers=headers,
+                cookies=cookies,
+                auth=auth,
+                follow_redirects=follow_redirects,
+                timeout=timeout,
+                extensions=extensions,
+            )
+        assert isinstance(url, str) and isinstance(headers, dict | None)
+        limits = self.timeout if isinstance(timeout, UseClientDefault) else timeout
+        assert isinstance(limits, httpx.Timeout)
+        sent = {**self._defaults, **headers} if headers else self._defaults
+        return await self._lean.plain(method, url, sent, json, limits)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -63,7 +179,7 @@ class _Body(httpx.AsyncByteStream):
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors(self._request):
+        with _as_httpx_errors(lambda: self._request):
             async for chunk in self._response.content.iter_any():
                 yield chunk
 
@@ -74,32 +190,44 @@ class _Body(httpx.AsyncByteStream):
 def _timeout(request: httpx.Request) -> aiohttp.ClientTimeout:
     """httpx's per-request timeouts (connect, read, pool) in aiohttp's terms."""
     timeouts = request.extensions.get("timeout", {})
-    return aiohttp.ClientTimeout(
-        total=None,
-        connect=timeouts.get("pool"),
-        sock_connect=timeouts.get("connect"),
-        sock_read=timeouts.get("read"),
-    )
+    return _client_timeout(timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
+
+
+_TIMEOUTS: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
+
+
+def _client_timeout(
+    pool: float | None, connect: float | None, read: float | None
+) -> aiohttp.ClientTimeout:
+    """Made once per distinct triple (a handful per process), not per request."""
+    key = (pool, connect, read)
+    found = _TIMEOUTS.get(key)
+    if found is None:
+        found = _TIMEOUTS[key] = aiohttp.ClientTimeout(
+            total=None, connect=pool, sock_connect=connect, sock_read=read
+        )
+    return found
 
 
 @contextmanager
-def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
-    """aiohttp's exception tree mapped onto httpx's; cancellation passes through."""
+def _as_httpx_errors(where: Callable[[], httpx.Request]) -> Iterator[None]:
+    """aiohttp's exception tree mapped onto httpx's; cancellation passes through. `where`
+    makes the request the error names, only when there is an error."""
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
-        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
+        raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=where()) from exc
     except aiohttp.ServerTimeoutError as exc:
-        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+        raise httpx.ReadTimeout(str(exc) or "read timed out", request=where()) from exc
     except aiohttp.ClientConnectorError as exc:
-        raise httpx.ConnectError(str(exc), request=request) from exc
+        raise httpx.ConnectError(str(exc), request=where()) from exc
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        raise httpx.RemoteProtocolError(str(exc), request=where()) from exc
     except aiohttp.ClientResponseError as exc:  # malformed status line or headers
-        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+        raise httpx.RemoteProtocolError(str(exc), request=where()) from exc
     except aiohttp.InvalidURL as exc:
-        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+        raise httpx.UnsupportedProtocol(str(exc), request=where()) from exc
     except aiohttp.ClientOSError as exc:
-        raise httpx.ReadError(str(exc), request=request) from exc
+        raise httpx.ReadError(str(exc), request=where()) from exc
     except aiohttp.ClientError as exc:
-        raise httpx.TransportError(str(exc), request=request) from exc
+        raise httpx.TransportError(str(exc), request=where()) from exc
