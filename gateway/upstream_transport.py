@@ -7,10 +7,10 @@ aiohttp's errors are raised as the httpx errors they mean, so the adapters' one 
 (`adapters.http.translate_transport_errors`) still classifies every fault.
 
 `LeanClient` is the httpx client the gateway hands the adapters: a plain call (a JSON body
-or none, a whole answer) skips httpx's request building, cookie, auth and redirect layers,
-which py-spy showed to cost a quarter of a gateway request's CPU (benchmarks/RESULTS.md),
-and goes to aiohttp directly. Anything else (streams, files, forms, query parameters) is
-httpx's, through the same transport.
+or none, a whole answer) skips httpx's request building, cookie, auth and redirect layers
+and aiohttp's client, which py-spy showed to cost half of a gateway request's CPU between
+them (benchmarks/RESULTS.md), and goes over `gateway.upstream_http`'s keep-alive pool.
+Anything else (streams, files, forms, query parameters) is httpx's, over aiohttp.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ from httpx._types import (
     TimeoutTypes,
 )
 
+from gateway.upstream_http import UpstreamHTTP
+
+# Methods whose answer has a body to read (HEAD's has none): the plain path's.
+_PLAIN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 # Headers aiohttp writes itself from the URL and body.
 _OWN_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding"})
 
@@ -73,40 +77,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
         )
 
-    async def plain(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        json: Any,
-        timeout: httpx.Timeout,
-    ) -> httpx.Response:
-        """One call with a JSON body (or none), its answer read whole; no httpx.Request is
-        built unless an error needs one to name where it went."""
-        body = None if json is None else orjson.dumps(json)
-        if body is not None:
-            headers = {**headers, "content-type": "application/json"}
-
-        def where() -> httpx.Request:  # only on the error paths
-            return httpx.Request(method, url)
-
-        with _as_httpx_errors(where):
-            async with self._session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=_client_timeout(timeout.pool, timeout.connect, timeout.read),
-            ) as response:
-                content = await response.read()
-        return httpx.Response(
-            response.status,
-            headers=list(response.raw_headers),
-            content=content,  # decoded by httpx as the headers say (aiohttp leaves it as sent)
-            request=None if 200 <= response.status < 300 else where(),
-        )
-
     async def aclose(self) -> None:
         await self._session.close()
 
@@ -117,7 +87,7 @@ class LeanClient(httpx.AsyncClient):
 
     def __init__(self, transport: AiohttpTransport, timeout: httpx.Timeout) -> None:
         super().__init__(transport=transport, timeout=timeout)
-        self._lean = transport
+        self._http = UpstreamHTTP()
         self._defaults = {name: value for name, value in self.headers.items()}
 
     async def request(
@@ -149,6 +119,7 @@ class LeanClient(httpx.AsyncClient):
             and extensions is None
             and isinstance(headers, dict | None)
             and isinstance(timeout, httpx.Timeout | UseClientDefault)
+            and method in _PLAIN_METHODS
         )
         if not plain:
             return await super().request(
@@ -169,8 +140,29 @@ class LeanClient(httpx.AsyncClient):
         assert isinstance(url, str) and isinstance(headers, dict | None)
         limits = self.timeout if isinstance(timeout, UseClientDefault) else timeout
         assert isinstance(limits, httpx.Timeout)
-        sent = {**self._defaults, **headers} if headers else self._defaults
-        return await self._lean.plain(method, url, sent, json, limits)
+        sent = {**self._defaults, **headers} if headers else dict(self._defaults)
+        body = None
+        if json is not None:
+            body = orjson.dumps(json)
+            sent["content-type"] = "application/json"
+        connect = limits.connect if limits.pool is None else _sum(limits.pool, limits.connect)
+        answer = await self._http.request(
+            method, url, sent, body, connect_timeout=connect, read_timeout=limits.read
+        )
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            content=answer.body,  # decoded by httpx as the headers say (sent as received)
+            request=None if 200 <= answer.status < 300 else httpx.Request(method, url),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await super().aclose()
+
+
+def _sum(pool: float, connect: float | None) -> float | None:
+    return None if connect is None else pool + connect
 
 
 class _Body(httpx.AsyncByteStream):
