@@ -13,6 +13,7 @@ answer) is sent once more on a new connection, as browsers and httpx do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -177,7 +178,8 @@ class UpstreamHTTP:
             async with self._slots:
                 return await self._exchange(origin, request, connect_timeout, read_timeout)
         except httpx.TransportError as exc:
-            exc.request = httpx.Request(method, url)  # built on the error path only
+            with contextlib.suppress(httpx.InvalidURL):  # built on the error path only
+                exc.request = httpx.Request(method, url)
             raise
 
     async def _exchange(
