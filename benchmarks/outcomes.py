@@ -1,6 +1,8 @@
 """Outcome ingest and window statistics on PostgreSQL, each against its anchor in one run.
 
-    .venv/bin/python benchmarks/outcomes.py [--ingest 200000] [--window 10000000] [--rounds 3]
+    .venv/bin/python -m benchmarks.outcomes [--ingest 200000] [--window 10000000] [--rounds 3]
+
+(As a module: run as a script, benchmarks/gateway.py would shadow the gateway package.)
 
 Ingest: outcomes through the writer (submit -> spool -> batches -> COPY + rollups, until
 all are committed) against a raw COPY of the same rows into a bare copy of the table,
