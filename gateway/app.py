@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -24,6 +25,7 @@ from dispatch.key_pool_view import KeyPoolView
 from dispatch.keyed_call import CallPolicy
 from gateway import api_report, api_serve
 from gateway.coherence import Coherence
+from gateway.dashboard.pages import dashboard_mount
 from gateway.errors import JSON, error_response
 from gateway.handler import Endpoint
 from gateway.metrics import GatewayMetrics, Gauges
@@ -67,6 +69,7 @@ def create_app(settings: Settings, *, outcome_tap: OutcomeTap | None = None) -> 
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        dashboard_mount(os.environ),  # the read-only dashboard at /ui
     ]
 
     @asynccontextmanager

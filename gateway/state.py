@@ -80,14 +80,7 @@ class Gateway:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
-        cached = self.tokens.cached(token)
-        principal: TokenPrincipal | None
-        if cached is None:  # not seen yet: the only path that asks the database
-            generation = self.tokens.generation
-            principal = await self._database(self.tokens.lookup, token)
-            self.tokens.remember(token, principal, generation)
-        else:
-            principal = cached if isinstance(cached, TokenPrincipal) else None
+        principal = await self.authenticate(token)
         if principal is None:
             raise unauthorized("the API token is invalid or revoked")
         if not principal.allows(scope):
@@ -99,6 +92,16 @@ class Gateway:
                 code="missing_scope",
             )
         return principal
+
+    async def authenticate(self, token: str) -> TokenPrincipal | None:
+        """Who a live token speaks for (from the cache; the database on a miss), else None."""
+        cached = self.tokens.cached(token)
+        if cached is None:  # not seen yet: the only path that asks the database
+            generation = self.tokens.generation
+            principal = await self._database(self.tokens.lookup, token)
+            self.tokens.remember(token, principal, generation)
+            return principal
+        return cached if isinstance(cached, TokenPrincipal) else None
 
     # -- the body ----------------------------------------------------------------------------
 
