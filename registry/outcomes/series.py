@@ -147,7 +147,7 @@ def _step_of(session: Session, minute: Any, seconds: int) -> ColumnElement[Any]:
     """The epoch second that opens a minute's step, computed by the database."""
     if session.get_bind().dialect.name == "sqlite":
         epoch: ColumnElement[Any] = cast(func.strftime("%s", minute), Integer)
-        return (epoch / seconds) * seconds  # integer division on SQLite
+        return (epoch // seconds) * seconds
     epoch = cast(func.floor(func.extract("epoch", minute) / seconds), Integer)
     return epoch * seconds
 
