@@ -45,6 +45,7 @@ from modelops.demo_gateway import (
     demo_gateway,
     invoke_tickets,
     report,
+    show_dashboard,
     tickets,
     wait_for_version,
 )
@@ -84,7 +85,7 @@ def prepare(data_root: Path) -> Settings:
     return Settings()
 
 
-def run_demo(data_root: Path) -> None:
+def run_demo(data_root: Path, *, serve: bool = False) -> None:
     settings = prepare(data_root)
     rt = open_runtime(settings, check_schema=False, create=True)
     before, after = upgrade(rt.engine)
@@ -92,6 +93,7 @@ def run_demo(data_root: Path) -> None:
     say(f"1. schema migrated {before or 'empty'} -> {after}")
     try:
         _lifecycle(rt)
+        show_dashboard(rt, serve=serve)
     finally:
         rt.close()
     command = ".venv/bin/modelops" if Path(".venv/bin/modelops").exists() else "modelops"

@@ -75,6 +75,25 @@ def _serving(settings: Settings) -> Iterator[str]:
         sock.close()
 
 
+def show_dashboard(rt: Runtime, *, serve: bool) -> None:
+    """With `serve`: the gateway again, its dashboard's address and a token to sign in with,
+    until Ctrl-C. Without: how to get there."""
+    if not serve:
+        say("12. the dashboard: `modelops demo --serve` keeps the gateway up and prints its /ui")
+        return
+    with rt.transaction() as session:
+        team = rt.require_team(session)
+        token = TokenRepository(session, team).create("dashboard", [Scope.INVOKE]).token
+    with _serving(rt.settings) as url:
+        say(f"12. dashboard: {url}/ui/ (sign in with the demo's token below; Ctrl-C stops it)")
+        say(f"   {token.get_secret_value()}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            say("   gateway stopped")
+
+
 def tickets() -> list[tuple[str, str]]:
     """(ticket text, the intent a person gave it) from the shipped evaluation set."""
     pairs = []
