@@ -69,8 +69,17 @@ def _interval_chart(test: ABTest, looks: list[Look]) -> Chart:
         lines=lines,
         kind="interval",
         band=(0, 1),
-        height=180,
+        height=220,
+        y_range=_y_range(mde, [m.diff_ci for m in primary]),
     )
+
+
+def _y_range(mde: float, intervals: list[tuple[float | None, float | None]]) -> tuple[float, float]:
+    """Symmetric about zero, showing the MDE with room, but not so wide that the first
+    looks' (nearly unbounded) intervals flatten the later ones: at most three MDEs."""
+    ends = [abs(end) for interval in intervals for end in interval if end is not None]
+    reach = min(3 * mde, max([1.5 * mde, *ends]))
+    return -reach, reach
 
 
 PANEL = Panel("abtests", "panels/abtests.html", read_abtests)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ class Chart:
     height: int = 200
     # For "interval": the indexes of the lines that bound the shaded band (low, high).
     band: tuple[int, int] | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
+    y_range: tuple[float, float] | None = None  # None: fitted to the values
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -40,6 +40,7 @@ class Chart:
             "kind": self.kind,
             "height": self.height,
             "band": list(self.band) if self.band else None,
+            "y_range": list(self.y_range) if self.y_range else None,
             "x": list(self.x),
             "lines": [
                 {"label": ln.label, "colour": ln.colour, "values": list(ln.values), "dash": ln.dash}

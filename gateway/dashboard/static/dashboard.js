@@ -65,6 +65,9 @@
     if (spec.kind !== "interval" && (spec.unit === "requests" || spec.unit === "percent" || spec.unit === "usd")) {
       opts.scales.y = { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } };
     }
+    if (spec.y_range) {
+      opts.scales.y = { range: function () { return spec.y_range; } };
+    }
     if (spec.kind === "interval" && spec.band) {
       // uPlot counts series from 1 (0 is x): the band fills between high and low.
       opts.bands = [{ series: [spec.band[1] + 1, spec.band[0] + 1], fill: "rgba(59, 91, 219, 0.14)" }];
