@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -125,7 +126,7 @@ class Dashboard:
         view = View(principal.team, datetime.now(UTC), window, self._prefect, subject)
         gw: Gateway = request.app.state.gateway
         try:
-            read = await asyncio.to_thread(_read, gw, panels, view)
+            read = await asyncio.to_thread(read_panels, gw.sessions, panels, view)
         except NotFoundError:
             # Another team's endpoint or model is as absent as one that never existed.
             return self._render("not_found.html", 404, principal=principal, view=view)
@@ -162,9 +163,9 @@ class Dashboard:
         return page(self._env, template, status, windows=WINDOWS, prefect=self._prefect, **context)
 
 
-def _read(gw: Gateway, panels: Sequence[Panel], view: View) -> list[Any]:
+def read_panels(sessions: sessionmaker[Session], panels: Sequence[Panel], view: View) -> list[Any]:
     """Every panel of a page in one read-only transaction: one consistent snapshot."""
-    with gw.sessions.begin() as session:
+    with sessions.begin() as session:
         return [panel.read(session, view) for panel in panels]
 
 

@@ -21,9 +21,11 @@ import httpx
 import openai
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 
-from registry.database import Database
+from gateway.dashboard.pages import ENDPOINT, MODEL, OVERVIEW, read_panels
+from gateway.dashboard.panels import WINDOWS, PrefectLinks, View
+from registry.database import Database, make_engine, make_session_factory
 from registry.outcomes import Outcome
 from registry.outcomes.tables import OutcomeRow
 from registry.tokens import Scope, TokenRepository
@@ -383,6 +385,34 @@ def test_a_revoked_token_is_signed_out_at_the_next_page(site: Site) -> None:
         assert client.get("/ui/").headers["location"].startswith("/ui/sign-in")
     finally:
         database.close()
+
+
+def test_every_page_reads_rollups_never_raw_outcomes(site: Site) -> None:
+    """What keeps a page fast on millions of outcomes: no statement of any panel's read, on
+    any page and window, touches the outcomes table (only its per-minute rollups)."""
+    engine = make_engine(site.world.url)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    links = PrefectLinks(PREFECT_UI)
+    try:
+        sessions = make_session_factory(engine)
+        for window in WINDOWS.values():
+            for panels, subject in ((OVERVIEW, ""), (ENDPOINT, "assistant"), (MODEL, "chatbot")):
+                view = View(site.world.team, datetime.now(UTC), window, links, subject)
+                assert len(read_panels(sessions, panels, view)) == len(panels)
+    finally:
+        engine.dispose()
+    assert len(statements) > 20
+    assert [s for s in statements if re.search(r"\boutcomes\b", s)] == []
+    assert any("outcome_rollups" in s for s in statements)
+
+
+def test_an_unknown_dashboard_path_is_an_html_404(site: Site) -> None:
+    response = httpx.get(f"{site.url}/ui/nothing/here", cookies={"modelops_ui": site.world.token})
+    assert response.status_code == 404 and "Not found" in response.text
+    assert response.headers["content-type"].startswith("text/html")
+    bare = httpx.get(f"{site.url}/ui")
+    assert bare.status_code in (307, 308) and bare.headers["location"].endswith("/ui/")
 
 
 def test_the_static_files_are_the_vendored_ones_and_pages_forbid_inline_code(site: Site) -> None:
