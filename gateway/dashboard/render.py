@@ -82,7 +82,7 @@ def usd(micro: int | None) -> str:
     if micro is None:
         return NONE
     dollars = micro / 1e6
-    return f"${dollars:,.2f}" if dollars >= 1 else f"${dollars:.4f}"
+    return f"${dollars:,.2f}" if dollars >= 1 or micro == 0 else f"${dollars:.4f}"
 
 
 def ago(at: datetime | None) -> str:

@@ -84,7 +84,7 @@ def test_numbers_read_short_and_exact_where_it_matters() -> None:
         "674 ms",
         "6.29 s",
     ]
-    assert usd(10_561_234) == "$10.56" and usd(38_000) == "$0.0380"
+    assert usd(10_561_234) == "$10.56" and usd(38_000) == "$0.0380" and usd(0) == "$0.00"
 
 
 def test_an_ab_chart_shows_the_mde_without_letting_early_looks_flatten_it() -> None:

@@ -28,6 +28,10 @@
         value: show(format)
       };
       if (line.dash) { s.dash = [5, 4]; }
+      // Sparse lines (a version that served a few steps) draw their points, or a lone
+      // value between gaps would not show at all.
+      var values = line.values.filter(function (v) { return v != null; }).length;
+      if (!line.dash && values > 0 && values <= 30) { s.points = { show: true, size: 5 }; }
       if (spec.kind === "interval" && spec.band && spec.band.indexOf(i) >= 0) {
         s.width = 1;
         s.stroke = "rgba(59, 91, 219, 0.55)";
@@ -63,7 +67,8 @@
       ]
     };
     if (spec.kind !== "interval" && (spec.unit === "requests" || spec.unit === "percent" || spec.unit === "usd")) {
-      opts.scales.y = { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } };
+      var empty = spec.unit === "percent" ? 0.05 : 1;  // all zero: a flat line near the floor
+      opts.scales.y = { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : empty]; } };
     }
     if (spec.y_range) {
       opts.scales.y = { range: function () { return spec.y_range; } };
