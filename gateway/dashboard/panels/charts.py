@@ -26,7 +26,7 @@ class Chart:
     unit: Unit
     x: Sequence[float]
     lines: Sequence[Line]
-    kind: Literal["line", "bars", "interval"] = "line"
+    kind: Literal["line", "interval"] = "line"
     height: int = 200
     # For "interval": the indexes of the lines that bound the shaded band (low, high).
     band: tuple[int, int] | None = None
