@@ -327,7 +327,9 @@ def test_another_teams_token_sees_none_of_it(site: Site, browser: Browser) -> No
     assert "b-chat" not in a.get("/ui/").text
 
 
-def test_a_missing_or_bad_token_gets_the_sign_in_page(site: Site, browser: Browser) -> None:
+def test_a_missing_or_bad_token_gets_the_sign_in_page_and_signing_out_forgets_it(
+    site: Site, browser: Browser
+) -> None:
     tab = open_tab(browser)
     page = tab.page
     page.goto(site.url + "/ui/endpoints/assistant?window=1h")
@@ -355,6 +357,12 @@ def test_a_missing_or_bad_token_gets_the_sign_in_page(site: Site, browser: Brows
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/ui"
     assert page.evaluate("document.cookie") == ""  # no script can read it
     assert "mo_" not in page.url and site.world.token not in page.content()
+    # Signing out forgets the cookie: the next page asks again.
+    with page.expect_navigation():
+        page.click("header form button")
+    assert page.url == site.url + "/ui/sign-in" and page.context.cookies() == []
+    page.goto(site.url + "/ui/")
+    assert "/ui/sign-in" in page.url
 
 
 def test_a_sign_in_posted_from_another_site_is_refused(site: Site) -> None:
