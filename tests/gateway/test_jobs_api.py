@@ -28,7 +28,7 @@ from registry.outcomes.tables import OutcomeRow
 from tests.fakes.openai_videos_server import FakeOpenAIVideoServer, video_bytes
 from tests.fakes.replicate_server import FakeReplicateServer, account_secret
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.gateway.jobs_support import JobsGateway, open_jobs_gateway
+from tests.gateway.jobs_support import LOCAL_RENDER_SECONDS, JobsGateway, open_jobs_gateway
 from tests.gateway.support import wait_for
 from tests.generation.support import REPLICATE_KEY, RING, VIDEO_KEY
 from tests.generation.test_create import BAD
@@ -103,6 +103,12 @@ def test_invoke_answers_202_and_the_providers_webhook_settles_the_job_once(
     assert verdicts == [WebhookVerdict.ACCEPTED, WebhookVerdict.DUPLICATE]
     [outcome] = _outcomes(gw)
     assert (outcome.request_id, outcome.success) == (job["id"], True)
+    # The provider's URL says no duration: the seconds the request asked for are the units.
+    assert outcome.metrics == {"output_seconds": 8.0}
+    # Its latency is the job's duration (the document's times are whole seconds).
+    assert outcome.latency_us == pytest.approx(
+        (read["finished_at"] - read["created_at"]) * 1e6, abs=1e6
+    )
 
 
 def test_the_same_idempotency_key_is_the_same_job_and_another_body_is_refused(
@@ -178,7 +184,7 @@ def test_cancel_cancels_at_the_provider_with_the_creating_key(gw: JobsGateway) -
     assert prediction.status == "canceled"
     assert {r.key for r in gw.replicate.requests} == {REPLICATE_KEY}
     [outcome] = _outcomes(gw)
-    assert (outcome.success, outcome.error_class) == (False, "cancelled")
+    assert (outcome.success, outcome.error_class, outcome.metrics) == (False, "cancelled", None)
 
 
 def test_forged_stale_and_unknown_webhooks_are_refused_or_recorded_and_change_nothing(
@@ -242,7 +248,12 @@ def test_a_local_image_is_announced_by_its_webhook_and_served_as_content_with_a_
     assert Image.open(io.BytesIO(content.content)).format == "PNG"
     assert _error(missing, 404)["code"] == "content_not_found"
     [outcome] = _outcomes(gw)
-    assert (outcome.request_id, outcome.success) == (job_id, True)
+    assert (outcome.request_id, outcome.success, outcome.metrics) == (
+        job_id,
+        True,
+        {"images": 1.0},
+    )
+    assert outcome.latency_us >= LOCAL_RENDER_SECONDS * 1e6  # the job's duration
 
 
 def test_an_openai_video_job_is_settled_by_the_projects_webhook(gw: JobsGateway) -> None:
@@ -255,3 +266,5 @@ def test_an_openai_video_job_is_settled_by_the_projects_webhook(gw: JobsGateway)
         content = client.get(asset["url"]).content
     assert content == video_bytes(video.id) and asset["duration_seconds"] == 4.0
     assert {r.key for r in gw.videos.requests} == {VIDEO_KEY}
+    [outcome] = _outcomes(gw)
+    assert (outcome.success, outcome.metrics) == (True, {"output_seconds": 4.0})
