@@ -268,3 +268,21 @@ def test_an_openai_video_job_is_settled_by_the_projects_webhook(gw: JobsGateway)
     assert {r.key for r in gw.videos.requests} == {VIDEO_KEY}
     [outcome] = _outcomes(gw)
     assert (outcome.success, outcome.metrics) == (True, {"output_seconds": 4.0})
+
+
+def test_local_music_is_a_wav_whose_seconds_are_the_outcomes_units(gw: JobsGateway) -> None:
+    created = gw.invoke("local-song-dev", {"prompt": "calm piano", "duration_seconds": 3})
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    wait_for(lambda: gw.job(job_id).status is JobStatus.COMPLETED, 30, "the local webhook")
+    with gw.client() as client:
+        [asset] = client.get(f"/v1/jobs/{job_id}").json()["result"]["assets"]
+        content = client.get(asset["url"])
+    assert (content.headers["content-type"], content.content[:4], content.content[8:12]) == (
+        "audio/wav",
+        b"RIFF",
+        b"WAVE",
+    )
+    assert asset["duration_seconds"] == pytest.approx(3.0, abs=0.01)
+    [outcome] = _outcomes(gw)
+    assert outcome.metrics == {"output_seconds": pytest.approx(asset["duration_seconds"])}
