@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from registry.generation.secrets import WebhookSecretRepository
 from registry.generation.tables import GenerationJobRow
 from registry.generation.webhook_events import events_of_provider
 from registry.orm import utcnow
+from registry.outcomes import window_stats
 from registry.outcomes.tables import OutcomeRow
 from tests.fakes.openai_videos_server import FakeOpenAIVideoServer, video_bytes
 from tests.fakes.replicate_server import FakeReplicateServer, account_secret
@@ -254,6 +256,14 @@ def test_a_local_image_is_announced_by_its_webhook_and_served_as_content_with_a_
         {"images": 1.0},
     )
     assert outcome.latency_us >= LOCAL_RENDER_SECONDS * 1e6  # the job's duration
+    # The rollups sum the units per endpoint, version and minute: what a price applies to.
+    with gw.sessions.begin() as session:
+        since = outcome.at.replace(second=0, microsecond=0)
+        stats = window_stats(
+            session, gw.team, outcome.endpoint_id, since, since + timedelta(minutes=1)
+        )
+    images = stats[outcome.model_version_id].metrics["images"]
+    assert (images.n, images.sum) == (1, 1.0)
 
 
 def test_an_openai_video_job_is_settled_by_the_projects_webhook(gw: JobsGateway) -> None:
