@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from gateway.coherence import Coherence
 from gateway.errors import ApiError, invalid, not_found, unauthorized
+from gateway.jobs_service import JobServices
 from gateway.metrics import GatewayMetrics
 from gateway.outcome_sink import OutcomeSink, OutcomeTap
 from gateway.outcome_spool import SpoolError
@@ -65,6 +66,7 @@ class Gateway:
     metrics: GatewayMetrics
     shadows: ShadowQueue
     tap: OutcomeTap | None = None
+    jobs: JobServices | None = None  # generation jobs and provider webhooks
     closing: bool = False
 
     # -- the token -------------------------------------------------------------------------
