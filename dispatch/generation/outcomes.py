@@ -1,17 +1,28 @@
 """The outcome a generation job leaves when it ends, as a chat request leaves one: keyed by
-the job's id, so however often the end is reported it is counted once.
+the job's id, so however often the end is reported it is counted once. Its latency is the
+job's duration (created → ended); its billable units (`job_units`: images, seconds of
+audio or video output) ride along as the outcome's named metrics, so the rollups sum them
+per endpoint, version and minute.
 
 Cost: `job_cost` is the one place a job's price is computed. Until the price table exists
-(per image, per second, per request: DESIGN §3, usage and budgets) it is 0 with no price id.
+(per image, per second, per request: DESIGN §3, usage and budgets) it is 0 with no price id;
+the price table fills it in from `job_units(job)`: the price times the units, or a price
+per request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters.categories import Category
 from registry.generation.domain import GenerationJobRecord, JobStatus
 from registry.outcomes import Outcome
 from registry.outcomes.domain import ERROR_CLASS, MAX_LATENCY_MS
+
+IMAGE_CATEGORIES = frozenset({Category.TEXT_TO_IMAGE, Category.IMAGE_TO_IMAGE})
+# The outcome metrics a job's units are recorded under.
+IMAGES = "images"
+OUTPUT_SECONDS = "output_seconds"
 
 
 @dataclass(frozen=True)
@@ -20,9 +31,26 @@ class JobCost:
     price_id: int | None = None
 
 
+def job_units(job: GenerationJobRecord) -> dict[str, float]:
+    """What a completed job made, in the units providers price by: `images` for the image
+    categories; `output_seconds` of audio or video, from the outputs' durations (else the
+    duration the request asked for). A job that failed or was cancelled made nothing."""
+    if job.status is not JobStatus.COMPLETED:
+        return {}
+    if job.category in IMAGE_CATEGORIES:
+        return {IMAGES: float(len(job.result))}
+    known = [a.duration_seconds for a in job.result if a.duration_seconds is not None]
+    asked = job.request.get("duration_seconds")
+    if known:
+        return {OUTPUT_SECONDS: round(sum(known), 3)}
+    if isinstance(asked, int | float) and not isinstance(asked, bool):
+        return {OUTPUT_SECONDS: float(asked)}
+    return {}
+
+
 def job_cost(job: GenerationJobRecord) -> JobCost:
     """What the job cost. The hook for the price table: read the provider model's price
-    (per output, per second of `duration_seconds`, or per request) and multiply."""
+    (per image, per second, or per request) and multiply by `job_units(job)`."""
     return JobCost()
 
 
@@ -43,6 +71,7 @@ def job_outcome(job: GenerationJobRecord) -> Outcome:
         error_class=None if success else _error_class(job),
         cost_micro_usd=cost.micro_usd,
         price_id=cost.price_id,
+        metrics=job_units(job),
     )
 
 
@@ -53,4 +82,4 @@ def _error_class(job: GenerationJobRecord) -> str:
     return code if ERROR_CLASS.fullmatch(code) else "failed"
 
 
-__all__ = ["JobCost", "job_cost", "job_outcome"]
+__all__ = ["IMAGES", "OUTPUT_SECONDS", "JobCost", "job_cost", "job_outcome", "job_units"]
