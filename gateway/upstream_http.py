@@ -1,7 +1,7 @@
 """A small HTTP/1.1 client for the upstream leg's plain calls: one request, its answer read
 whole, over keep-alive connections pooled per origin, the answer parsed by httptools (the
-parser uvicorn uses). py-spy showed aiohttp's client machinery to be a third of a gateway
-request's CPU; this does the same exchange in a few protocol callbacks.
+parser uvicorn uses). py-spy showed aiohttp's client machinery to be over a quarter of a
+gateway request's CPU; this does the same exchange in a few protocol callbacks.
 
 Only what a plain call needs: no redirects, cookies, proxies or compression handling (the
 body comes back as sent; httpx decodes it). Faults are raised as the httpx errors they mean,
