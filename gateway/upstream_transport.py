@@ -15,6 +15,7 @@ Anything else (streams, files, forms, query parameters) is httpx's, over aiohttp
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -50,8 +51,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         connector = aiohttp.TCPConnector(
             limit=max_connections, keepalive_timeout=keepalive_seconds, ttl_dns_cache=60
         )
+        # trust_env: HTTP_PROXY / HTTPS_PROXY / NO_PROXY are honoured, as httpx does by default.
         self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=True,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -88,6 +93,9 @@ class LeanClient(httpx.AsyncClient):
     def __init__(self, transport: AiohttpTransport, timeout: httpx.Timeout) -> None:
         super().__init__(transport=transport, timeout=timeout)
         self._http = UpstreamHTTP()
+        # The small client speaks straight to the origin; where the environment names a proxy
+        # (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), every call takes httpx's way, which honours it.
+        self._direct = not urllib.request.getproxies()
         self._defaults = {name: value for name, value in self.headers.items()}
 
     async def request(
@@ -108,7 +116,8 @@ class LeanClient(httpx.AsyncClient):
         extensions: RequestExtensions | None = None,
     ) -> httpx.Response:
         plain = (
-            isinstance(url, str)
+            self._direct
+            and isinstance(url, str)
             and content is None
             and data is None
             and files is None

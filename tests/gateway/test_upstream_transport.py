@@ -149,3 +149,45 @@ def test_a_plain_call_sends_the_clients_default_headers_and_decodes_gzip(
         200, headers=[(b"content-encoding", b"gzip")], content=gzip.compress(b'{"a": 1}')
     )
     assert compressed.json() == {"a": 1}  # what LeanClient relies on: httpx decodes content
+
+
+def test_a_proxy_named_by_the_environment_carries_the_plain_calls_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The small direct client knows no proxies, so with HTTP_PROXY set the call must reach
+    the proxy (absolute-form request line), never the origin it names."""
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
+        await reader.readexactly(length)
+        seen.append(head.split(b"\r\n")[0])
+        body = b'{"via": "proxy"}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    async def go() -> Any:
+        server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with server, LeanClient(AiohttpTransport(), timeout=httpx.Timeout(5.0)) as client:
+            answer = await client.post(
+                "http://upstream.example:8081/v1/chat/completions", json={"a": 1}
+            )
+            return answer.json()
+
+    assert asyncio.run(go()) == {"via": "proxy"}
+    assert seen == [b"POST http://upstream.example:8081/v1/chat/completions HTTP/1.1"]
