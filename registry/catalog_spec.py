@@ -28,6 +28,7 @@ from pydantic import (
 from registry.json_document import JsonDocument
 from registry.stages import Stage
 from registry.text import PersonName, check_multi_line, check_single_line
+from registry.usage.price_spec import PriceSpec
 
 CATEGORIES: tuple[str, ...] = (
     "chat",
@@ -58,6 +59,7 @@ CHAMPION_TESTS: tuple[str, ...] = ("exact", "mid-p")  # registry.gates.ChampionT
 MAX_DESCRIPTION = 2000
 MAX_APPROVERS = 32
 MAX_ROLLOUT_STEPS = 20
+MAX_PRICES = 100
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -467,6 +469,22 @@ class ModelSpec(Spec):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     rollout: RolloutSpec = Field(default_factory=RolloutSpec)
     alerts: list[AlertRuleSpec] = Field(default_factory=list, max_length=MAX_ALERT_RULES)
+    # What outcomes cost (registry.usage): entries are append-only once synced.
+    prices: list[PriceSpec] = Field(default_factory=list, max_length=MAX_PRICES)
+
+    @field_validator("prices")
+    @classmethod
+    def _one_price_per_moment(cls, prices: list[PriceSpec]) -> list[PriceSpec]:
+        seen = [(price.effective_from, price.versions_key) for price in prices]
+        twice = sorted(
+            {f"{at.isoformat()} ({key})" for at, key in seen if seen.count((at, key)) > 1}
+        )
+        if twice:
+            raise ValueError(
+                f"two prices take effect at the same moment for the same versions: "
+                f"{', '.join(twice)}"
+            )
+        return prices
 
     @field_validator("alerts")
     @classmethod
