@@ -23,6 +23,7 @@ from starlette.routing import Route
 from dispatch.key_pool_view import KeyPoolView
 from dispatch.keyed_call import CallPolicy
 from gateway import api_report, api_serve
+from gateway.budget_guard import BudgetGuard
 from gateway.coherence import Coherence
 from gateway.errors import JSON, error_response
 from gateway.handler import Endpoint
@@ -115,6 +116,9 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     )
     await coherence.start()
     stack.push_async_callback(coherence.close)
+    gateway.budgets = BudgetGuard(sessions, settings.gateway_refresh_seconds)
+    await gateway.budgets.start()
+    stack.push_async_callback(gateway.budgets.close)
     shadows.start()
     stack.push_async_callback(shadows.close)
     return gateway

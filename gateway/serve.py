@@ -99,12 +99,12 @@ async def call_version(
         result = await handle.call(lambda credential: call(credential, model_id), model=model_id)
     except (ProviderError, CallFailedError, ConfigurationError) as exc:
         error = _api_error(exc)
-        gw.record(outcome(routed, team, started, None, error.error_class))
+        gw.record(outcome(routed, team, started, None, error.error_class), routed.model.model_id)
         raise error from None
     if result.key is not None:
         routed.key_id = result.key.key_id
     if usage is not None:
-        gw.record(outcome(routed, team, started, usage(result.value), None))
+        gw.record(outcome(routed, team, started, usage(result.value), None), routed.model.model_id)
     return result.value
 
 

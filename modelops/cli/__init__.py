@@ -59,6 +59,9 @@ COMMANDS: dict[str, SubCommand] = {
     "usage": SubCommand(
         "modelops.cli.usage_cmd", "Daily usage and cost by model, endpoint, version, key.", "usage"
     ),
+    "budgets": SubCommand(
+        "modelops.cli.budgets_cmd", "Budgets per team or model, per day or month: soft or hard."
+    ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
     "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
     "gateway": SubCommand(
