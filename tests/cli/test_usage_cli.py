@@ -86,3 +86,24 @@ def test_bad_arguments_are_refused_with_exit_2(
 def test_another_team_sees_no_usage(cli: Cli, env: str) -> None:
     result = cli("usage", "--json", env={"MODELOPS_TEAM": "team-z"})
     assert result.code == 0 and json.loads(result.out) == []
+
+
+def test_recommendations_speak_json_with_evidence_and_test(cli: Cli, env: str) -> None:
+    result = cli("recommendations", "--json")
+    assert result.code == 0, result.err
+    listed = json.loads(result.out)
+    # 60 requests with 3 errors in the last week (5% against the default 1%).
+    [breach] = [r for r in listed if r["kind"] == "slo_breach"]
+    assert breach["subject"] == "endpoint support-prod"
+    assert breach["evidence"]["errors"] == 3 and "exact binomial" in breach["test"]
+    text = cli("recommendations")
+    assert (
+        text.code == 0
+        and "1. slo_breach: support-prod breached" in text.out
+        and "test: exact binomial" in text.out
+    )
+
+
+def test_recommendations_refuse_a_bad_period(cli: Cli, env: str) -> None:
+    result = cli("recommendations", "--days", "0")
+    assert result.code == 2 and "--days must be from 1 to 90" in result.err

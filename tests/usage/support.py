@@ -46,8 +46,10 @@ def outcomes(
     key: int | None = None,
     spacing: timedelta = timedelta(seconds=1),
     quality: float | None = None,
+    jitter_ms: float = 0.0,
 ) -> list[Outcome]:
-    """n outcomes of one version, `spacing` apart; the first `failures` fail."""
+    """n outcomes of one version, `spacing` apart; the first `failures` fail; latencies
+    spread over latency_ms + [0, 16] x jitter_ms."""
     return [
         Outcome(
             request_id=f"{prefix}-{i}",
@@ -55,7 +57,7 @@ def outcomes(
             endpoint_id=seeded.endpoint_id,
             model_version_id=seeded.version_ids[version],
             at=start + spacing * i,
-            latency_ms=latency_ms,
+            latency_ms=latency_ms + (i * 7 % 17) * jitter_ms,
             success=i >= failures,
             error_class="upstream_error" if i < failures else None,
             input_tokens=100,
