@@ -185,7 +185,13 @@ def spent_in(session: Session, budget: Budget, first: date, end: date) -> int:
     return int(session.scalar(query) or 0)
 
 
-def record_crossings(session: Session, team: Team, at: datetime) -> list[BudgetStatus]:
+@dataclass(frozen=True)
+class Crossing:
+    status: BudgetStatus
+    event_id: int  # the `budget.crossed` event the alert channels hear
+
+
+def record_crossings(session: Session, team: Team, at: datetime) -> list[Crossing]:
     """Soft budgets spent through in their current period and not recorded yet: recorded
     (once per period: the crossing's key), each with a `budget.crossed` event."""
     crossed = []
@@ -206,8 +212,8 @@ def record_crossings(session: Session, team: Team, at: datetime) -> list[BudgetS
         )
         session.flush()
         labels, annotations = _labels(status), _annotations(status)
-        emit(session, team, "budget.crossed", "warning", labels, annotations, at=at)
-        crossed.append(status)
+        event = emit(session, team, "budget.crossed", "warning", labels, annotations, at=at)
+        crossed.append(Crossing(status, event.id))
     return crossed
 
 
