@@ -34,6 +34,7 @@ from flows.params import (
 )
 from flows.promote import PromoteOutcome, promote
 from flows.register_model import register_model
+from modelops import demo_usage
 from modelops.cli.models_cmd import print_ledger
 from modelops.cli.output import say
 from modelops.demo_gateway import (
@@ -131,6 +132,7 @@ def _lifecycle(rt: Runtime) -> None:
     say("11. what the gateway recorded, per version:")
     report(rt, gw)
     _print_ledger(rt, between)
+    demo_usage.run(rt, MODEL, result.version.version, "12.")
 
 
 def _traffic(gw: DemoGateway, version: int) -> None:

@@ -1,8 +1,9 @@
 """Prices in the database: written from the catalog (append-only), read by whoever prices.
 
 A synced price is never changed or removed: outcomes name the price they were costed
-with. A new price may take effect only from the moment it is synced on (so it never
-reprices the past), except a model's very first prices, which may be backdated.
+with, so an entry dropped from the catalog stays in force until a later one replaces it.
+A new price may take effect only from the moment it is synced on (so it never reprices
+the past), except a model's very first prices, which may be backdated.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ class NewPrice:
 
     @property
     def label(self) -> str:
-        return (
-            f"{self.model} from {self.spec.effective_from.isoformat()} ({self.spec.versions_key})"
-        )
+        key = self.spec.versions_key
+        which = "all versions" if key == "*" else f"versions {key}"
+        return f"{self.model} from {self.spec.effective_from.isoformat()}, {which}"
 
 
 def load_prices(
@@ -72,15 +73,12 @@ def plan_prices(
                     "which would reprice outcomes already costed"
                 )
             new.append(entry)
-        listed = {(s.effective_from, s.versions_key) for s in specs}
-        for at, versions in sorted(set(have) - listed):
-            problems.append(f"{team}/{model} from {at.isoformat()} ({versions}): left the catalog")
     if problems:
         raise InvalidInputError(
             "prices are append-only (outcomes name the price they used); nothing was written:\n  "
             + "\n  ".join(problems)
-            + "\nput removed or changed prices back as they were, and add a new entry with "
-            "a later effective_from instead",
+            + "\nput changed prices back as they were, and add a new entry with a later "
+            "effective_from instead",
             field="prices",
         )
     return new

@@ -33,7 +33,7 @@ def slo_breaches(
 ) -> list[Recommendation]:
     found = []
     for endpoint in endpoints:
-        stats = window_stats(session, team, endpoint.id, period.since, period.until)
+        stats = window_stats(session, team, endpoint.id, *period.minutes)
         if not stats:
             continue
         n = sum(s.errors.n for s in stats.values())

@@ -35,7 +35,7 @@ def cheaper_versions(
 ) -> list[Recommendation]:
     found = []
     for endpoint in endpoints:
-        stats = window_stats(session, team, endpoint.id, period.since, period.until)
+        stats = window_stats(session, team, endpoint.id, *period.minutes)
         if len(stats) < 2:
             continue
         numbers = _version_numbers(session, set(stats))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import JsonValue
@@ -43,6 +43,13 @@ class Period:
     @property
     def days(self) -> float:
         return (self.until - self.since).total_seconds() / 86_400
+
+    @property
+    def minutes(self) -> tuple[datetime, datetime]:
+        """The whole rollup minutes that cover the period (the last one may be running)."""
+        since = self.since.replace(second=0, microsecond=0)
+        until = self.until.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        return since, until
 
 
 @dataclass(frozen=True)

@@ -143,3 +143,17 @@ def test_bad_budgets_are_refused_with_exit_2_and_nothing_written(
     assert result.code == 2, result.out
     assert says in result.err
     assert json.loads(cli("budgets", "list", "--json").out) == []
+
+
+def test_a_budget_rule_fires_once_the_percent_is_spent(alerting: Alerting) -> None:
+    alerting.set_rules({"name": "spend", "kind": "budget", "percent": 80, "severity": "error"})
+    with alerting.sessions.begin() as session:
+        BudgetRepository(session, alerting.team).set("month", 1_000_000, "month", "hard", None, "a")
+    _spend(alerting, 7, 100_000, "a")  # 70%
+    report, _ = alerting.run(T0 + timedelta(minutes=1))
+    assert report.changes == {}
+    _spend(alerting, 2, 100_000, "b")  # 90%
+    report, _ = alerting.run(T0 + timedelta(minutes=2))
+    assert report.changes == {"opened": 1, "fired": 1}
+    [alert] = report.open_alerts
+    assert alert.labels["budget"] == "month" and alert.value == pytest.approx(90.0)
