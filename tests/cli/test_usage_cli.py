@@ -12,7 +12,7 @@ from sqlalchemy import text
 from registry.database import Database
 from registry.orm import utcnow
 from tests.cli.conftest import Cli
-from tests.usage.support import outcomes, seed, store
+from tests.usage.support import outcomes, seed, seed_of, store
 
 
 @pytest.fixture
@@ -107,3 +107,26 @@ def test_recommendations_speak_json_with_evidence_and_test(cli: Cli, env: str) -
 def test_recommendations_refuse_a_bad_period(cli: Cli, env: str) -> None:
     result = cli("recommendations", "--days", "0")
     assert result.code == 2 and "--days must be from 1 to 90" in result.err
+
+
+def test_usage_by_key_names_the_key_that_answered(cli: Cli, env: str) -> None:
+    from registry.keys import KeyRepository
+    from registry.tables import ProviderRow
+    from tests.support.approvers import ring
+
+    database = Database.open(env)
+    with database.transaction() as session:
+        from registry.teams import TeamRepository
+
+        team = TeamRepository(session).find("default")
+        assert team is not None
+        session.add(ProviderRow(name="openai", kind="openai", options={}, source_file="o.yaml"))
+        session.flush()
+        key = KeyRepository(session, team, ring()).add("openai", "main", "sk-test-main-0001")
+    seeded = seed_of(database)
+    store(database, outcomes(seeded, 2, 5, utcnow().replace(hour=1, minute=0), prefix="k",
+                             cost=10, key=key.id))  # fmt: skip
+    database.close()
+    rows = json.loads(cli("usage", "--by", "key", "--since", utcnow().date().isoformat(),
+                          "--json").out)  # fmt: skip
+    assert {r["key"]: r["requests"] for r in rows} == {"-": 30, f"main (key {key.id})": 5}

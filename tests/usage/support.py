@@ -33,6 +33,23 @@ def seed(database: Database, team: str = "default", endpoint: str = "support-pro
         return Seeded(found, ours[0].model_id, made.id, {r.version: r.id for r in ours})
 
 
+def seed_of(database: Database, team: str = "default", endpoint: str = "support-prod") -> Seeded:
+    """What `seed` made, read back."""
+    from registry.endpoints.tables import EndpointRow
+    from registry.teams import TeamRepository
+
+    with database.transaction() as session:
+        found = TeamRepository(session).find(team)
+        assert found is not None
+        row = session.scalars(
+            select(EndpointRow).where(EndpointRow.team_id == found.id, EndpointRow.name == endpoint)
+        ).one()
+        versions = session.scalars(
+            select(ModelVersionRow).where(ModelVersionRow.model_id == row.model_id)
+        ).all()
+        return Seeded(found, row.model_id, row.id, {v.version: v.id for v in versions})
+
+
 def outcomes(
     seeded: Seeded,
     version: int,
@@ -75,4 +92,4 @@ def store(database: Database, batch: list[Outcome]) -> None:
         store_outcomes(session, batch)
 
 
-__all__ = ["MODEL", "Seeded", "outcomes", "seed", "store"]
+__all__ = ["MODEL", "Seeded", "outcomes", "seed", "seed_of", "store"]
