@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck install postgres clean
+.PHONY: demo test lint typecheck install postgres chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,13 +21,16 @@ demo: $(STAMP)
 postgres:
 	@scripts/ensure-postgres
 
+chromium:
+	@scripts/ensure-chromium
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) postgres lint typecheck
+test: $(STAMP) postgres chromium lint typecheck
 	$(BIN)/pytest
 
 clean:

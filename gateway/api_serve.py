@@ -1,4 +1,5 @@
-"""`POST /v1/chat/completions`, `POST /v1/endpoints/{e}/invoke`, `GET /v1/models`."""
+"""`POST /v1/chat/completions`, `POST /v1/endpoints/{e}/invoke` (classification here; the
+generation categories as jobs, gateway.api_jobs), `GET /v1/models`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from adapters.base import Credential
+from adapters.categories import GENERATION
 from adapters.chat import ChatResponse, ClassificationRequest, ClassificationResponse
 from adapters.openai.compat import completion_to_openai
 from adapters.streaming import ChatStream
-from gateway import openai_shape
+from gateway import api_jobs, openai_shape
 from gateway.errors import JSON, ApiError, invalid
 from gateway.handler import Context
 from gateway.openai_shape import ChatCall
@@ -83,6 +85,8 @@ async def invoke(request: Request, ctx: Context) -> Response:
     name = request.path_params["endpoint"]
     body = await gw.json_body(request)
     table, model = await gw.endpoint(principal, name)
+    if model.category in GENERATION:  # async: 202 with a generation job
+        return await api_jobs.create_job(request, ctx, principal, body)
     if model.category not in INVOKE_CATEGORIES:
         raise _wrong_category(name, model.category)
     await gw.within_budget(principal.team, model)
@@ -153,7 +157,7 @@ def _wrong_category(name: str, category: str) -> ApiError:
     where = (
         "use POST /v1/chat/completions"
         if category == "chat"
-        else f"invoke serves: {', '.join(INVOKE_CATEGORIES)}"
+        else f"invoke serves: {', '.join(INVOKE_CATEGORIES)} and the generation categories"
     )
     return ApiError(
         400,

@@ -1,11 +1,13 @@
 """`create_app(settings)`: the gateway's routes, and a lifespan that opens everything with
 a lifetime (database engine, HTTP client, caches and their LISTEN task, the outcome sink,
-the shadow workers) and closes it in reverse order. Nothing is built at import."""
+the shadow workers, the generation-job services) and closes it in reverse order. Nothing is
+built at import."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -20,13 +22,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dispatch.generation.handles import ProviderHandles
+from dispatch.generation.runtime import JobsRuntime
 from dispatch.key_pool_view import KeyPoolView
 from dispatch.keyed_call import CallPolicy
-from gateway import api_report, api_serve
+from gateway import api_jobs, api_report, api_serve
 from gateway.budget_guard import BudgetGuard
 from gateway.coherence import Coherence
+from gateway.dashboard.pages import dashboard_mount
 from gateway.errors import JSON, error_response
 from gateway.handler import Endpoint
+from gateway.jobs_service import JobServices
 from gateway.metrics import GatewayMetrics, Gauges
 from gateway.outcome_sink import OutcomeSink, OutcomeTap
 from gateway.outcome_writer import OutcomeWriter, WriterState
@@ -63,11 +69,26 @@ def create_app(settings: Settings, *, outcome_tap: OutcomeTap | None = None) -> 
             Endpoint("resolve", api_report.resolve),
             methods=["GET"],
         ),
+        Route("/v1/jobs/{job}", Endpoint("job", api_jobs.get_job), methods=["GET"]),
+        Route(
+            "/v1/jobs/{job}/cancel", Endpoint("job_cancel", api_jobs.cancel_job), methods=["POST"]
+        ),
+        Route(
+            "/v1/jobs/{job}/content/{index:int}",
+            Endpoint("job_content", api_jobs.job_content),
+            methods=["GET"],
+        ),
+        Route(
+            "/v1/webhooks/{provider}",
+            Endpoint("webhook", api_jobs.provider_webhook),
+            methods=["POST"],
+        ),
         Route("/v1/outcomes", Endpoint("outcomes", api_report.report_outcomes), methods=["POST"]),
         Route("/v1/feedback", Endpoint("feedback", api_report.feedback), methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        dashboard_mount(os.environ),  # the read-only dashboard at /ui
     ]
 
     @asynccontextmanager
@@ -96,7 +117,11 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     writer = OutcomeWriter.from_settings(settings)
     await asyncio.to_thread(writer.start)
     stack.push_async_callback(asyncio.to_thread, writer.close)
-    upstreams = await _open_upstreams(settings, stack, engine, sessions)
+    client = await stack.enter_async_context(
+        httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(60.0))
+    )
+    keyring = MasterKeyring.from_setting(settings.master_key) if settings.master_key else None
+    upstreams = await _open_upstreams(settings, stack, engine, sessions, client, keyring)
     routes, tokens = RouteCache(sessions), TokenCache(sessions)
     coherence = Coherence(
         routes, tokens, settings.resolved_database_url, settings.gateway_refresh_seconds
@@ -112,8 +137,9 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     )
     sink: OutcomeSink = writer
     gateway = Gateway(
-        settings, sessions, routes, tokens, coherence, upstreams, sink, meters, shadows, tap
-    )
+        settings, sessions, routes, tokens, coherence, upstreams, sink, meters, shadows, tap,
+        jobs=_job_services(settings, sessions, keyring, client),
+    )  # fmt: skip
     await coherence.start()
     stack.push_async_callback(coherence.close)
     gateway.budgets = BudgetGuard(sessions, settings.gateway_refresh_seconds)
@@ -125,16 +151,37 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
 
 
 async def _open_upstreams(
-    settings: Settings, stack: AsyncExitStack, engine: Engine, sessions: sessionmaker[Session]
+    settings: Settings,
+    stack: AsyncExitStack,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    client: httpx.AsyncClient,
+    keyring: MasterKeyring | None,
 ) -> Upstreams:
-    """The one HTTP client of the upstream leg and the in-process key pool view."""
-    client = await stack.enter_async_context(
-        httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(60.0))
-    )
-    keyring = MasterKeyring.from_setting(settings.master_key) if settings.master_key else None
+    """The upstream leg on the one HTTP client, with the in-process key pool view."""
     pool_view = await stack.enter_async_context(KeyPoolView(engine, keyring))
     policy = _call_policy(settings)
     return Upstreams(sessions, keyring, client, settings.data_dir, policy, pool_view)
+
+
+def _job_services(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    keyring: MasterKeyring | None,
+    client: httpx.AsyncClient,
+) -> JobServices:
+    """Generation jobs on the same client: provider calls, and the callback notices sent to
+    clients. Providers reach the webhook route at `settings.public_url` (none: poll only)."""
+    handles = ProviderHandles(sessions, keyring, client, settings.data_dir, _call_policy(settings))
+    runtime = JobsRuntime(
+        sessions,
+        handles,
+        keyring,
+        settings.data_dir,
+        public_url=settings.public_url or None,
+        http=client,
+    )
+    return JobServices(runtime)
 
 
 def _call_policy(settings: Settings) -> CallPolicy:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from gateway.budget_guard import BudgetGuard
 from gateway.coherence import Coherence
 from gateway.errors import ApiError, invalid, not_found, unauthorized
+from gateway.jobs_service import JobServices
 from gateway.metrics import GatewayMetrics
 from gateway.outcome_sink import OutcomeSink, OutcomeTap
 from gateway.outcome_spool import SpoolError
@@ -66,6 +67,7 @@ class Gateway:
     metrics: GatewayMetrics
     shadows: ShadowQueue
     tap: OutcomeTap | None = None
+    jobs: JobServices | None = None  # generation jobs and provider webhooks
     closing: bool = False
     budgets: BudgetGuard | None = None
 
@@ -82,14 +84,7 @@ class Gateway:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
-        cached = self.tokens.cached(token)
-        principal: TokenPrincipal | None
-        if cached is None:  # not seen yet: the only path that asks the database
-            generation = self.tokens.generation
-            principal = await self._database(self.tokens.lookup, token)
-            self.tokens.remember(token, principal, generation)
-        else:
-            principal = cached if isinstance(cached, TokenPrincipal) else None
+        principal = await self.authenticate(token)
         if principal is None:
             raise unauthorized("the API token is invalid or revoked")
         if not principal.allows(scope):
@@ -101,6 +96,16 @@ class Gateway:
                 code="missing_scope",
             )
         return principal
+
+    async def authenticate(self, token: str) -> TokenPrincipal | None:
+        """Who a live token speaks for (from the cache; the database on a miss), else None."""
+        cached = self.tokens.cached(token)
+        if cached is None:  # not seen yet: the only path that asks the database
+            generation = self.tokens.generation
+            principal = await self._database(self.tokens.lookup, token)
+            self.tokens.remember(token, principal, generation)
+            return principal
+        return cached if isinstance(cached, TokenPrincipal) else None
 
     # -- the body ----------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from flows.params import (
 )
 from flows.promote import PromoteOutcome, promote
 from flows.register_model import register_model
-from modelops import demo_usage
+from modelops import demo_live, demo_usage
 from modelops.cli.models_cmd import print_ledger
 from modelops.cli.output import say
 from modelops.demo_gateway import (
@@ -46,6 +46,7 @@ from modelops.demo_gateway import (
     demo_gateway,
     invoke_tickets,
     report,
+    show_dashboard,
     tickets,
     wait_for_version,
 )
@@ -72,6 +73,7 @@ def prepare(data_root: Path) -> Settings:
     demo_dir = data_root / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)
     demo_dir.mkdir(parents=True)
+    demo_live.prepare_catalog(demo_dir)  # the shipped catalog, plus the generation model
     os.environ["MODELOPS_DATA_DIR"] = str(demo_dir)
     os.environ["MODELOPS_TEAM"] = "default"
     os.environ.pop("MODELOPS_DATABASE_URL", None)  # the demo never touches a real database
@@ -85,7 +87,7 @@ def prepare(data_root: Path) -> Settings:
     return Settings()
 
 
-def run_demo(data_root: Path) -> None:
+def run_demo(data_root: Path, *, serve: bool = False) -> None:
     settings = prepare(data_root)
     rt = open_runtime(settings, check_schema=False, create=True)
     before, after = upgrade(rt.engine)
@@ -93,6 +95,7 @@ def run_demo(data_root: Path) -> None:
     say(f"1. schema migrated {before or 'empty'} -> {after}")
     try:
         _lifecycle(rt)
+        show_dashboard(rt, serve=serve, step="16.")
     finally:
         rt.close()
     command = ".venv/bin/modelops" if Path(".venv/bin/modelops").exists() else "modelops"
@@ -117,7 +120,11 @@ def _lifecycle(rt: Runtime) -> None:
         say("   the challenger did not pass its gates, so production stays as it is")
         _print_ledger(rt)
         return
-    _promote("9.", challenger.version, reviewer="bob", app=apps["bob"])
+    with demo_live.live_gateway(rt) as live:
+        demo_live.alert_burst(live, step="9.")
+        demo_live.ab_test(live, step="10.")
+        demo_live.generation_job(live, step="11.")
+    _promote("12.", challenger.version, reviewer="bob", app=apps["bob"])
     with demo_gateway(rt, MODEL) as gw:
         _traffic(gw, challenger.version)
         between = datetime.now(UTC)
@@ -127,12 +134,12 @@ def _lifecycle(rt: Runtime) -> None:
                 rt.require_team(session),
                 RollbackRequest(model=MODEL, actor="demo", reason="demo: roll back the challenger"),
             )
-        say(f"10. rollback: v{result.replaced} taken down, v{result.version.version} restored")
+        say(f"13. rollback: v{result.replaced} taken down, v{result.version.version} restored")
         _traffic_after_rollback(gw, result.version.version)
-    say("11. what the gateway recorded, per version:")
+    say("14. what the gateway recorded, per version:")
     report(rt, gw)
     _print_ledger(rt, between)
-    demo_usage.run(rt, MODEL, result.version.version, "12.")
+    demo_usage.run(rt, MODEL, result.version.version, "15.")
 
 
 def _traffic(gw: DemoGateway, version: int) -> None:

@@ -45,7 +45,7 @@ def run(
     """Plan a test of the production version (a) against the newest other live version (b)
     on a development endpoint, run the flow here, feed it batches until its verdict."""
     with sessions.begin() as session:
-        a, b = _variants(session, team)
+        a, b = variants(session, team)
         _ensure_endpoint(session, team, a)
     traffic.send(ENDPOINT, 2 * BATCH)  # current traffic, all on a: what the plan sizes from
     with sessions.begin() as session:
@@ -92,7 +92,8 @@ def _plan_text(test: ABTest) -> str:
     )
 
 
-def _variants(session: Session, team: Team) -> tuple[int, int]:
+def variants(session: Session, team: Team) -> tuple[int, int]:
+    """(a, b): the production version, and the newest other live one."""
     models = ModelRepository(session, team)
     live = [v for v in models.versions(MODEL) if v.stage in LIVE]
     production = next((v.version for v in live if v.stage is Stage.PRODUCTION), None)

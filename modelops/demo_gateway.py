@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,16 +50,19 @@ def demo_gateway(rt: Runtime, model: str) -> Iterator[DemoGateway]:
         token = TokenRepository(session, team).create("demo", [Scope.INVOKE]).token
     # The embedded database sends no NOTIFY: re-read often so the rollback is seen at once.
     settings = rt.settings.model_copy(update={"gateway_refresh_seconds": 0.25})
-    with _serving(settings) as url:
+    with serving(settings) as url:
         yield DemoGateway(url, token.get_secret_value(), model, utcnow())
 
 
 @contextmanager
-def _serving(settings: Settings) -> Iterator[str]:
-    """Until it exits, which stores every outcome still in the writer's spool."""
+def serving(settings: Settings | Callable[[str], Settings]) -> Iterator[str]:
+    """Until it exits, which stores every outcome still in the writer's spool. `settings`
+    may be built from the gateway's own URL (to be its public URL, for webhooks)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(create_app(settings), log_level="warning", timeout_graceful_shutdown=2)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(settings(url) if callable(settings) else settings)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -68,11 +71,30 @@ def _serving(settings: Settings) -> Iterator[str]:
             if not thread.is_alive():
                 raise RuntimeError("demo: the gateway did not start")
             time.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def show_dashboard(rt: Runtime, *, serve: bool, step: str) -> None:
+    """With `serve`: the gateway again, its dashboard's address and a token to sign in with,
+    until Ctrl-C. Without: how to get there."""
+    if not serve:
+        say(f"{step} the dashboard: `modelops demo --serve` keeps the gateway up, shows its /ui")
+        return
+    with rt.transaction() as session:
+        team = rt.require_team(session)
+        token = TokenRepository(session, team).create("dashboard", [Scope.INVOKE]).token
+    with serving(rt.settings) as url:
+        say(f"{step} dashboard: {url}/ui/ (sign in with the demo's token below; Ctrl-C stops it)")
+        say(f"   {token.get_secret_value()}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            say("   gateway stopped")
 
 
 def tickets() -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 
 from modelops.cli.output import print_table, say
-from modelops.demo_gateway import _serving
+from modelops.demo_gateway import serving
 from modelops.runtime import Runtime
 from registry.endpoints import NewEndpoint, create_endpoint
 from registry.orm import utcnow
@@ -32,7 +32,7 @@ def run(rt: Runtime, model: str, version: int, step: str) -> None:
         create_endpoint(session, team, new)
         token = TokenRepository(session, team).create("batch", [Scope.OUTCOMES]).token
         BudgetRepository(session, team).set("team-daily", 5 * MICRO, "day", "soft", None, "demo")
-    with _serving(rt.settings) as url:  # stores every reported outcome before it exits
+    with serving(rt.settings) as url:  # stores every reported outcome before it exits
         _report_batch(url, token.get_secret_value(), version)
     say(
         f"{step} a batch job reported {BATCH} outcomes of its own calls through POST "

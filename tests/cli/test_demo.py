@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,44 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 MODELOPS = [sys.executable, "-m", "modelops.cli"]
+
+
+def _lines_after(out: str, start: str, count: int) -> list[str]:
+    """The line that starts with `start` and the `count` lines after it."""
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    return lines[first : first + count + 1]
+
+
+def _assert_live_steps(out: str) -> None:
+    """Alerts, A/B test and generation job, each over the demo's live gateway."""
+    alert = _lines_after(out, "9. alerts:", 5)
+    assert "100 requests through the gateway on support-intent-prod" in alert[0], out
+    assert alert[2] == "   the gateway answered 60 x HTTP 200, 40 x HTTP 400", out
+    assert re.fullmatch(
+        r"   \d\d:\d\d alert\.firing: alert #1 error-rate on support-intent-prod - "
+        r"error_rate 40\.00% over 5m \(n=100\); fires above 5\.00%; received as msg_\w+, "
+        r"signature verified",
+        alert[3],
+    ), out
+    assert re.match(r"   \d\d:\d\d alert\.resolved: alert #1 error-rate", alert[4]), out
+    assert alert[5].endswith("2 notifications received and verified, 0 refused"), out
+    assert out.count("alert.firing") == 1 and out.count("alert.resolved") == 1
+    ab = _lines_after(out, "10. ab-test #1:", 5)
+    assert ab[0].startswith("10. ab-test #1: v2 (a) vs v3 (b), 50/50 on support-intent-ab"), out
+    assert re.match(r"   after \d+ looks: b wins: success_rate: b is above a", ab[1]), out
+    resolved = re.match(
+        r"   through the gateway: (\d+) requests resolved \(v2 (\d+), v3 (\d+);", ab[4]
+    )
+    assert resolved is not None, out
+    total, on_a, on_b = (int(n) for n in resolved.groups())
+    assert total == on_a + on_b and on_b > 0 and total % 500 == 0
+    assert "test #1 is finished" in ab[4]
+    job = _lines_after(out, "11. generation job:", 4)
+    assert re.fullmatch(r"   invoke demo-art-dev: HTTP 202, job genjob_\w+ pending", job[1]), out
+    assert job[2].endswith(": completed"), out
+    assert " accepted (signature verified), changed status ['pending', 'completed']" in job[3]
+    assert re.match(r"   result: image/png, \d+ bytes, 320x180, sha256 \w+ \(checked\)", job[4])
 
 
 def _modelops(cwd: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -44,15 +83,16 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "v2 is now production (approved by alice)",
         "tickets through POST /v1/endpoints/support-intent/invoke",
         "the official openai client, base_url http://127.0.0.1:",
-        "10. rollback: v3 taken down, v2 restored",
+        "13. rollback: v3 taken down, v2 restored",
         "the endpoint followed the rollback: 100 more tickets served by v2",
-        "11. what the gateway recorded, per version:",
+        "14. what the gateway recorded, per version:",
         "production just before the rollback",
-        "12. a batch job reported 300 outcomes of its own calls through POST /v1/outcomes",
+        "15. a batch job reported 300 outcomes of its own calls through POST /v1/outcomes",
         "usage today (modelops usage --by version)",
         "recommendation: support-intent-batch breached its error-rate SLO: 10.00% of requests",
     ):
         assert line in demo.stdout, demo.stdout
+    _assert_live_steps(demo.stdout)
     # The demo ignores MODELOPS_DATABASE_URL and leaves its SQLite database for exploring.
     explore = {**env, "MODELOPS_DATA_DIR": str(tmp_path / ".modelops" / "demo")}
     explore.pop("MODELOPS_DATABASE_URL")

@@ -84,11 +84,15 @@ def stored_outcomes(database_url: str) -> dict[str, OutcomeRow]:
 
 
 @contextmanager
-def running_gateway(settings: Settings, tap: Recorded) -> Iterator[str]:
-    """The gateway app served by uvicorn in a background thread; yields its base URL."""
+def running_gateway(
+    settings: Settings | Callable[[str], Settings], tap: Recorded | None = None
+) -> Iterator[str]:
+    """The gateway app served by uvicorn in a background thread; yields its base URL.
+    `settings` may be built from that URL (a gateway that is its own public URL)."""
     sock = free_socket()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     config = uvicorn.Config(
-        create_app(settings, outcome_tap=tap),
+        create_app(settings(url) if callable(settings) else settings, outcome_tap=tap),
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=2,
@@ -99,7 +103,7 @@ def running_gateway(settings: Settings, tap: Recorded) -> Iterator[str]:
     try:
         wait_for(lambda: server.started or not thread.is_alive(), 30, "the gateway started")
         assert server.started, "the gateway failed to start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=15)

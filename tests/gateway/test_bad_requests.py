@@ -224,9 +224,11 @@ def test_invoke_refuses_bad_input_by_field(served: Served, openai_server: FakeOp
     assert chat["code"] == "wrong_category" and "use POST /v1/chat/completions" in str(
         chat["message"]
     )
-    image = _error(_post(served, "/endpoints/paint/invoke", token, json={"text": "x"}), 400)
-    assert "serves 'text-to-image', which invoke does not take; invoke serves: classification" in (
-        str(image["message"])
+    # An image endpoint is a generation job; its provider (local) draws no images.
+    image = _error(_post(served, "/endpoints/paint/invoke", token, json={"prompt": "x"}), 400)
+    assert (image["param"], image["code"]) == ("model", "unsupported_category")
+    assert image["message"] == (
+        "provider kind 'local' does not serve 'text-to-image'; it serves: chat, classification"
     )
     assert list(served.sink.outcomes) == [] and openai_server.requests == []
 

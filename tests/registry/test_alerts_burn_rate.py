@@ -41,7 +41,13 @@ def _firing_pairs(alerting: Alerting, runs: list[tuple[int, int]]) -> dict[str, 
     assert report.evaluated
     with alerting.sessions() as session:
         alerts = AlertRepository(session, alerting.team).list()
-    return {alert.labels["window"]: alert.value or 0 for alert in alerts if alert.state == "firing"}
+    fired = {
+        alert.labels["window"]: alert.value or 0 for alert in alerts if alert.state == "firing"
+    }
+    shown = ", ".join(f"{length} min at {errors}/{PER_MINUTE} errors" for length, errors in runs)
+    burns = ", ".join(f"{pair} {burn:.3g}x" for pair, burn in sorted(fired.items())) or "none"
+    print(f"\nburn-rate series {shown}: pairs firing {burns}")  # the figures, for `pytest -s`
+    return fired
 
 
 def test_a_fast_burn_trips_the_1h_pair_but_not_the_6h_pair(alerting: Alerting) -> None:

@@ -53,6 +53,7 @@ def test_two_monitors_on_one_window_send_each_notification_once(
         reports = [json.loads(child.communicate(timeout=120)[0]) for child in children]
         assert [child.returncode for child in children] == [0, 0]
         assert sorted(report["evaluated"] for report in reports) == [False, True]
+        print(f"\ntwo monitors on one window: {reports}")  # the figures, for `pytest -s`
         assert sum(report["delivered"] for report in reports) == 4
         for hooks in (first, second):
             assert len(hooks.requests) == 2 and len(set(hooks.ids)) == 2

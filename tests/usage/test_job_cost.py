@@ -19,7 +19,7 @@ PRICE = Price(
 
 def _job(status: JobStatus, category: str, assets: list[ResultAsset]) -> GenerationJobRecord:
     return GenerationJobRecord.model_construct(
-        status=status, category=category, result=assets, version=1, created_at=T0
+        status=status, category=category, result=assets, version=1, created_at=T0, request={}
     )
 
 
