@@ -36,6 +36,7 @@ class Allowance:
     remaining: int = 0
     claimed: int = 0
     exhausted: bool = False  # the last claim got nothing
+    unreachable: bool = False  # the last claim failed: the database is away
     claiming: asyncio.Task[None] | None = None
 
 
@@ -71,6 +72,10 @@ class BudgetGuard:
         for budget in budgets:
             grouped.setdefault(budget.team_id, []).append(budget)
         self._budgets = grouped
+        now = self.clock()
+        current = {(b.id, period_bounds(b.period, now)[0]) for b in budgets}
+        for key in [k for k in self._allowances if k not in current]:
+            del self._allowances[key]  # a past period, or a budget removed
         for allowance in self._allowances.values():
             allowance.exhausted = False  # claim again: the limit may have been raised
 
@@ -93,7 +98,7 @@ class BudgetGuard:
             elif allowance.remaining < self._chunk(budget) // 2 and not allowance.exhausted:
                 self._claim_soon(budget, allowance, now)  # refill off the request path
             if allowance.remaining <= 0:
-                raise _spent(budget, end, now)
+                raise _unreachable(budget) if allowance.unreachable else _spent(budget, end, now)
 
     def charge(self, team_id: int, model_id: int, cost_micro_usd: int) -> None:
         """Count a recorded outcome's cost against this replica's allowances."""
@@ -127,7 +132,9 @@ class BudgetGuard:
             except Exception as exc:
                 # The database is away: admit on what is left, claim again next time.
                 log.warning("claiming budget %s failed: %s", budget.name, type(exc).__name__)
+                allowance.unreachable = True
                 return
+            allowance.unreachable = False
             allowance.remaining += granted
             allowance.claimed += granted
             allowance.exhausted = granted == 0
@@ -154,6 +161,16 @@ class BudgetGuard:
                 await self.reload()
             except Exception as exc:  # keep enforcing what was read last
                 log.warning("re-reading budgets failed: %s", type(exc).__name__)
+
+
+def _unreachable(budget: Budget) -> ApiError:
+    return ApiError(
+        503,
+        f"the gateway cannot reach its database to check budget {budget.name!r}; retry shortly",
+        type="upstream_error",
+        code="database_unavailable",
+        headers={"retry-after": "1"},
+    )
 
 
 def _spent(budget: Budget, end: datetime, now: datetime) -> ApiError:
