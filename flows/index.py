@@ -15,6 +15,7 @@ from flows.params import (
     PromoteParams,
     RegisterModelParams,
     RetrainParams,
+    UsageReportParams,
 )
 
 if TYPE_CHECKING:  # importing Prefect costs seconds; the CLI loads a flow only to run it
@@ -43,5 +44,6 @@ FLOWS: dict[str, FlowEntry] = {
         FlowEntry("retrain", "flows.retrain:retrain", RetrainParams),
         FlowEntry("ab-test", "flows.ab_test:ab_test", ABTestParams),
         FlowEntry("monitor", "flows.monitor:monitor", MonitorParams),
+        FlowEntry("usage-report", "flows.usage_report:usage_report", UsageReportParams),
     )
 }

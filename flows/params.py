@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -156,6 +156,21 @@ class MonitorParams(FlowParams):
         default=None,
         description="End of the window evaluated (UTC, whole minute); empty = the minute the "
         "run was scheduled for, so a retried run evaluates the same window.",
+    )
+
+
+class UsageReportParams(FlowParams):
+    """Reconcile one day's usage, check budgets, publish usage and recommendations."""
+
+    day: date | None = Field(
+        default=None,
+        description="The UTC day reconciled (empty = yesterday); the table ends on it.",
+    )
+    days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="Days of usage in the table and behind the recommendations.",
     )
 
 

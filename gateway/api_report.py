@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from registry.leases import LeaseFor, lease_key
 from registry.outcomes import Outcome
 from registry.routing import ROUTING_KEY_HEADER, RouteTable
 from registry.tokens import Scope, TokenPrincipal
+from registry.usage.pricing import Metered, Price, price_outcome
 
 log = logging.getLogger("gateway.resolve")
 
@@ -100,9 +102,10 @@ async def report_outcomes(request: Request, ctx: Context) -> Response:
     reports = [read_outcome(item, f"outcomes[{i}]") for i, item in enumerate(items)]
     outcomes = []
     for i, report in enumerate(reports):
-        table, _ = await gw.endpoint(principal, report.endpoint)
+        table, model = await gw.endpoint(principal, report.endpoint)
         version_id = await _version_id(gw, table, report.version, f"outcomes[{i}].version")
-        outcomes.append(_reported(report, principal.team.id, table.endpoint_id, version_id))
+        outcome = _reported(report, principal.team.id, table.endpoint_id, version_id)
+        outcomes.append(_priced(outcome, report, model.prices))
     for outcome in outcomes:
         if not gw.record(outcome):
             raise ApiError(
@@ -145,6 +148,19 @@ async def _version_id(gw: Gateway, table: RouteTable, version: int, param: str) 
     return found
 
 
+def _priced(outcome: Outcome, report: OutcomeReport, prices: tuple[Price, ...]) -> Outcome:
+    """Costed as the gateway costs what it serves: the catalog price in force at `at`."""
+    used = Metered(
+        report.input_tokens,
+        report.output_tokens,
+        report.cached_input_tokens,
+        seconds=report.seconds,
+        images=report.images,
+    )
+    cost = price_outcome(prices, report.version, outcome.at, used)
+    return replace(outcome, cost_micro_usd=cost.micro_usd, price_id=cost.price_id)
+
+
 def _reported(report: OutcomeReport, team_id: int, endpoint_id: int, version_id: int) -> Outcome:
     return Outcome(
         request_id=report.request_id,
@@ -158,7 +174,7 @@ def _reported(report: OutcomeReport, team_id: int, endpoint_id: int, version_id:
         ttft_ms=report.ttft_ms,
         input_tokens=report.input_tokens,
         output_tokens=report.output_tokens,
-        cost_micro_usd=report.cost_micro_usd,
+        cached_input_tokens=report.cached_input_tokens,
         routing_key_hash=None if report.user is None else routing_key_hash(report.user),
         quality=report.quality,
         metrics=report.metrics,

@@ -36,6 +36,7 @@ async def chat_completions(request: Request, ctx: Context) -> Response:
     call = openai_shape.read_chat(await gw.json_body(request))
     table, model = await gw.endpoint(principal, call.endpoint)
     openai_shape.check_chat_category(model.category, call.endpoint)
+    await gw.within_budget(principal.team, model)
     header = request.headers.get(ROUTING_KEY_HEADER)
     routed = route(table, model, header, call.user, new_request_id())
     ctx.label(call.endpoint, routed.version)
@@ -84,10 +85,11 @@ async def invoke(request: Request, ctx: Context) -> Response:
     name = request.path_params["endpoint"]
     body = await gw.json_body(request)
     table, model = await gw.endpoint(principal, name)
+    if model.category not in INVOKE_CATEGORIES and model.category not in GENERATION:
+        raise _wrong_category(name, model.category)
+    await gw.within_budget(principal.team, model)
     if model.category in GENERATION:  # async: 202 with a generation job
         return await api_jobs.create_job(request, ctx, principal, body)
-    if model.category not in INVOKE_CATEGORIES:
-        raise _wrong_category(name, model.category)
     text, user = _classification_input(body)
     routed = route(table, model, request.headers.get(ROUTING_KEY_HEADER), user, new_request_id())
     ctx.label(name, routed.version)

@@ -29,6 +29,7 @@ from dispatch.generation.runtime import JobsRuntime
 from dispatch.key_pool_view import KeyPoolView
 from dispatch.keyed_call import CallPolicy
 from gateway import api_jobs, api_report, api_serve
+from gateway.budget_guard import BudgetGuard
 from gateway.coherence import Coherence
 from gateway.dashboard.pages import dashboard_mount
 from gateway.errors import JSON, error_response
@@ -168,6 +169,9 @@ async def _open(settings: Settings, stack: AsyncExitStack, tap: OutcomeTap | Non
     )  # fmt: skip
     await coherence.start()
     stack.push_async_callback(coherence.close)
+    gateway.budgets = BudgetGuard(sessions, settings.gateway_refresh_seconds)
+    await gateway.budgets.start()
+    stack.push_async_callback(gateway.budgets.close)
     shadows.start()
     stack.push_async_callback(shadows.close)
     return gateway

@@ -29,7 +29,9 @@ OUTCOME_FIELDS = frozenset(
         "ttft_ms",
         "input_tokens",
         "output_tokens",
-        "cost_micro_usd",
+        "cached_input_tokens",
+        "images",
+        "seconds",
         "user",
         "quality",
         "metrics",
@@ -50,7 +52,9 @@ class OutcomeReport:
     ttft_ms: float | None = None
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_micro_usd: int = 0
+    cached_input_tokens: int = 0  # included in input_tokens
+    images: int = 0
+    seconds: float = 0.0  # of audio or video produced, for prices per second
     user: str | None = None
     quality: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
@@ -67,6 +71,13 @@ class FeedbackReport:
 def read_outcome(item: object, where: str) -> OutcomeReport:
     if not isinstance(item, dict):
         raise invalid(f"'{where}' must be an object", where)
+    if "cost_micro_usd" in item:
+        raise invalid(
+            f"'{where}.cost_micro_usd' is not taken: the gateway prices every outcome from the "
+            "catalog's prices; report input_tokens, cached_input_tokens and output_tokens "
+            "(or images, seconds) instead",
+            f"{where}.cost_micro_usd",
+        )
     unknown = sorted(set(item) - OUTCOME_FIELDS)
     if unknown:
         raise invalid(
@@ -91,12 +102,33 @@ def read_outcome(item: object, where: str) -> OutcomeReport:
         ttft_ms=_duration(item, "ttft_ms", where),
         input_tokens=_integer(item, "input_tokens", where, high=MAX_TOKENS),
         output_tokens=_integer(item, "output_tokens", where, high=MAX_TOKENS),
-        cost_micro_usd=_integer(item, "cost_micro_usd", where, high=2**63 - 1),
+        cached_input_tokens=_cached(item, where),
+        images=_integer(item, "images", where, high=10_000),
+        seconds=_seconds(item, where),
         user=user,
         quality=_score(item.get("quality"), f"{where}.quality"),
         metrics=read_metrics(item.get("metrics"), f"{where}.metrics"),
         at=_at(item.get("at"), f"{where}.at"),
     )
+
+
+def _seconds(item: dict[str, object], where: str) -> float:
+    value = item.get("seconds")
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400:
+        raise invalid(f"'{where}.seconds' must be seconds from 0 to 86400", f"{where}.seconds")
+    return float(value)
+
+
+def _cached(item: dict[str, object], where: str) -> int:
+    cached = _integer(item, "cached_input_tokens", where, high=MAX_TOKENS)
+    if cached > _integer(item, "input_tokens", where, high=MAX_TOKENS):
+        raise invalid(
+            f"'{where}.cached_input_tokens' must be at most input_tokens (which include them)",
+            f"{where}.cached_input_tokens",
+        )
+    return cached
 
 
 def _result(item: dict[str, object], where: str) -> tuple[bool, str | None]:

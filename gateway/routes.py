@@ -18,6 +18,8 @@ from registry.endpoints import load_route_tables
 from registry.endpoints.tables import EndpointRow
 from registry.routing import RouteTable
 from registry.tables import ModelRow, ModelVersionRow, ProviderRow
+from registry.usage.prices import load_prices
+from registry.usage.pricing import Price
 
 MISSING_SECONDS = 2.0  # a name not found is not looked up again for this long
 
@@ -42,6 +44,7 @@ class ServedModel:
     # For consumers that execute the call themselves (resolve): the catalog's defaults.
     parameters: dict[str, JsonValue]
     prompt_template: str | None
+    prices: tuple[Price, ...] = ()  # the model's prices, oldest first (registry.usage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +160,8 @@ def _served_models(session: Session, names: set[tuple[int, str]] | None) -> list
             return []
         query = query.where(ModelRow.team_id.in_({team for team, _ in names}))
         query = query.where(ModelRow.name.in_({name for _, name in names}))
+    rows = list(session.execute(query))
+    prices = load_prices(session, [model.id for model, _ in rows])
     return [
         ServedModel(
             model_id=model.id,
@@ -173,8 +178,9 @@ def _served_models(session: Session, names: set[tuple[int, str]] | None) -> list
             output_per_1k=float(model.cost.get("output_per_1k", 0.0)),
             parameters=dict(model.parameters),
             prompt_template=model.prompt_template,
+            prices=prices.get(model.id, ()),
         )
-        for model, provider in session.execute(query)
+        for model, provider in rows
     ]
 
 

@@ -28,6 +28,7 @@ from registry.domain import Team
 from registry.orm import utcnow
 from registry.outcomes import Outcome
 from registry.routing import ROUTING_KEY_HEADER, RouteTable, RoutingKey, choose_routing_key
+from registry.usage.pricing import Metered, price_outcome
 
 T = TypeVar("T")
 Call = Callable[[Credential, str], Awaitable[T]]  # (credential, provider model id) → answer
@@ -45,6 +46,7 @@ class Routed:
     request_id: str
     key: RoutingKey
     at: datetime
+    key_id: int | None = None  # the provider key that answered, once one has
 
     @property
     def headers(self) -> dict[str, str]:
@@ -80,6 +82,7 @@ def route(
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0  # included in input_tokens
 
 
 async def call_version(
@@ -101,10 +104,12 @@ async def call_version(
         result = await handle.call(lambda credential: call(credential, model_id), model=model_id)
     except (ProviderError, CallFailedError, ConfigurationError) as exc:
         error = _api_error(exc)
-        gw.record(outcome(routed, team, started, None, error.error_class))
+        gw.record(outcome(routed, team, started, None, error.error_class), routed.model.model_id)
         raise error from None
+    if result.key is not None:
+        routed.key_id = result.key.key_id
     if usage is not None:
-        gw.record(outcome(routed, team, started, usage(result.value), None))
+        gw.record(outcome(routed, team, started, usage(result.value), None), routed.model.model_id)
     return result.value
 
 
@@ -141,10 +146,10 @@ def outcome(
     *,
     ttft_ms: float | None = None,
 ) -> Outcome:
-    model = routed.model
     tokens = usage or Usage()
     latency_ms = (time.perf_counter() - started) * 1000.0
-    cost = tokens.input_tokens * model.input_per_1k + tokens.output_tokens * model.output_per_1k
+    used = Metered(tokens.input_tokens, tokens.output_tokens, tokens.cached_input_tokens)
+    cost = price_outcome(routed.model.prices, routed.version, routed.at, used)
     return Outcome(
         request_id=routed.request_id,
         team_id=team.id,
@@ -157,8 +162,11 @@ def outcome(
         error_class=error_class,
         input_tokens=tokens.input_tokens,
         output_tokens=tokens.output_tokens,
-        cost_micro_usd=round(cost * 1000),  # USD per 1k tokens → micro-USD per token
+        cached_input_tokens=min(tokens.cached_input_tokens, tokens.input_tokens),
+        cost_micro_usd=cost.micro_usd,
+        price_id=cost.price_id,
         routing_key_hash=routing_key_hash(routed.key.value),
+        provider_key_id=routed.key_id,
     )
 
 

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
+from gateway.budget_guard import BudgetGuard
 from gateway.coherence import Coherence
 from gateway.errors import ApiError, invalid, not_found, unauthorized
 from gateway.jobs_service import JobServices
@@ -68,6 +69,7 @@ class Gateway:
     tap: OutcomeTap | None = None
     jobs: JobServices | None = None  # generation jobs and provider webhooks
     closing: bool = False
+    budgets: BudgetGuard | None = None
 
     # -- the token -------------------------------------------------------------------------
 
@@ -184,9 +186,17 @@ class Gateway:
             return None
         return await self._database(self.routes.version_id, model.model_id, version)
 
-    def record(self, outcome: Outcome) -> bool:
+    async def within_budget(self, team: Team, model: ServedModel) -> None:
+        """A 429 naming the hard budget the request would spend past (`BudgetGuard`)."""
+        if self.budgets is not None:
+            await self.budgets.admit(team.id, model.model_id)
+
+    def record(self, outcome: Outcome, model_id: int | None = None) -> bool:
         """Hand the outcome to the writer; False (counted, and /readyz says so) when the
-        spool is full or closed."""
+        spool is full or closed. A served outcome (`model_id` given) is charged against
+        the hard budgets over it."""
+        if model_id is not None and self.budgets is not None:
+            self.budgets.charge(outcome.team_id, model_id, outcome.cost_micro_usd)
         try:
             self.sink.submit(outcome)
         except SpoolError as exc:

@@ -63,7 +63,8 @@ async def relay(
             Usage(stream.usage.input_tokens, stream.usage.output_tokens) if stream.usage else None
         )
         ttft = None if first is None else (first - started) * 1000.0
-        gw.record(outcome(routed, team, started, usage, error_class, ttft_ms=ttft))
+        served = outcome(routed, team, started, usage, error_class, ttft_ms=ttft)
+        gw.record(served, routed.model.model_id)
         gw.metrics.time(endpoint, str(routed.version), time.perf_counter() - started)
         if error_class is not None:
             gw.metrics.error("chat-stream", error_class)

@@ -34,7 +34,7 @@ from flows.params import (
 )
 from flows.promote import PromoteOutcome, promote
 from flows.register_model import register_model
-from modelops import demo_live
+from modelops import demo_live, demo_usage
 from modelops.cli.models_cmd import print_ledger
 from modelops.cli.output import say
 from modelops.demo_gateway import (
@@ -95,7 +95,7 @@ def run_demo(data_root: Path, *, serve: bool = False) -> None:
     say(f"1. schema migrated {before or 'empty'} -> {after}")
     try:
         _lifecycle(rt)
-        show_dashboard(rt, serve=serve, step="15.")
+        show_dashboard(rt, serve=serve, step="16.")
     finally:
         rt.close()
     command = ".venv/bin/modelops" if Path(".venv/bin/modelops").exists() else "modelops"
@@ -139,6 +139,7 @@ def _lifecycle(rt: Runtime) -> None:
     say("14. what the gateway recorded, per version:")
     report(rt, gw)
     _print_ledger(rt, between)
+    demo_usage.run(rt, MODEL, result.version.version, "15.")
 
 
 def _traffic(gw: DemoGateway, version: int) -> None:

@@ -12,6 +12,7 @@ from registry.keys import tables as key_tables
 from registry.leases import tables as lease_tables
 from registry.outcomes import tables as outcome_tables
 from registry.tokens import tables as token_tables
+from registry.usage import tables as usage_tables
 
 __all__ = [
     "abtest_tables",
@@ -26,4 +27,5 @@ __all__ = [
     "outcome_tables",
     "tables",
     "token_tables",
+    "usage_tables",
 ]

@@ -29,6 +29,7 @@ from registry.catalog_serving import ParametersSpec, PromptTemplate
 from registry.json_document import JsonDocument
 from registry.stages import Stage
 from registry.text import PersonName, check_multi_line, check_single_line
+from registry.usage.price_spec import PriceSpec
 
 CATEGORIES: tuple[str, ...] = (
     "chat",
@@ -59,6 +60,7 @@ CHAMPION_TESTS: tuple[str, ...] = ("exact", "mid-p")  # registry.gates.ChampionT
 MAX_DESCRIPTION = 2000
 MAX_APPROVERS = 32
 MAX_ROLLOUT_STEPS = 20
+MAX_PRICES = 100
 
 
 def did_you_mean(value: str, choices: Sequence[str]) -> str:
@@ -471,6 +473,22 @@ class ModelSpec(Spec):
     # For consumers that execute the call themselves (the gateway's resolve hands them out).
     parameters: ParametersSpec = Field(default_factory=ParametersSpec)
     prompt_template: PromptTemplate | None = None
+    # What outcomes cost (registry.usage): entries are append-only once synced.
+    prices: list[PriceSpec] = Field(default_factory=list, max_length=MAX_PRICES)
+
+    @field_validator("prices")
+    @classmethod
+    def _one_price_per_moment(cls, prices: list[PriceSpec]) -> list[PriceSpec]:
+        seen = [(price.effective_from, price.versions_key) for price in prices]
+        twice = sorted(
+            {f"{at.isoformat()} ({key})" for at, key in seen if seen.count((at, key)) > 1}
+        )
+        if twice:
+            raise ValueError(
+                f"two prices take effect at the same moment for the same versions: "
+                f"{', '.join(twice)}"
+            )
+        return prices
 
     @field_validator("alerts")
     @classmethod

@@ -25,6 +25,7 @@ from registry.orm import utcnow
 from registry.stages import Stage
 from registry.tables import ModelRow, ModelVersionRow, ProviderRow, TeamRow
 from registry.teams import TeamRepository
+from registry.usage.prices import NewPrice, plan_prices, write_prices
 
 Values = dict[str, JsonValue]
 ModelKey = tuple[str, str]  # (team, model name)
@@ -58,7 +59,7 @@ class SyncAction(StrEnum):
 class SyncChange(Frozen):
     """What sync does to one provider or model; `changes` names the fields that differ."""
 
-    kind: Literal["provider", "model"]
+    kind: Literal["provider", "model", "price"]
     name: str
     team: str | None
     action: SyncAction
@@ -69,6 +70,7 @@ class SyncChange(Frozen):
 class SyncPlan:
     catalog: Catalog
     changes: tuple[SyncChange, ...]
+    prices: tuple[NewPrice, ...] = ()
 
     @property
     def pending(self) -> list[SyncChange]:
@@ -80,9 +82,16 @@ class SyncPlan:
 
 
 def plan_sync(session: Session, catalog: Catalog) -> SyncPlan:
-    """Compare the catalog with the database; reads only."""
+    """Compare the catalog with the database; reads only. Prices are append-only: a
+    catalog that would change or remove a synced price is refused (`InvalidInputError`)."""
     changes = _plan_providers(session, catalog) + _plan_models(session, catalog)
-    return SyncPlan(catalog=catalog, changes=tuple(changes))
+    models = [(e.spec.team, e.spec.name, e.spec.prices) for e in catalog.models]
+    prices = plan_prices(session, models, utcnow())
+    changes += [
+        SyncChange(kind="price", name=p.label, team=p.team, action=SyncAction.CREATE)
+        for p in prices
+    ]
+    return SyncPlan(catalog=catalog, changes=tuple(changes), prices=tuple(prices))
 
 
 def apply_sync(session: Session, plan: SyncPlan) -> None:
@@ -92,6 +101,7 @@ def apply_sync(session: Session, plan: SyncPlan) -> None:
         provider_ids = _apply_providers(session, plan, now)
         _apply_models(session, plan, provider_ids, now)
         session.flush()
+        write_prices(session, plan.prices)
 
 
 # -- planning -------------------------------------------------------------------

@@ -33,6 +33,8 @@ from registry.generation.domain import (
 from registry.generation.jobs import GenerationJobRepository
 from registry.generation.transitions import describe, merge
 from registry.outcomes import store_outcomes
+from registry.tables import ModelVersionRow
+from registry.usage.prices import load_prices
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,10 @@ async def end_job(
 def settle(runtime: JobsRuntime, session: Session, job: GenerationJobRecord) -> None:
     """What ending a job owes, in the transaction that ends it: its outcome, and its
     callback notice if it named a callback URL."""
-    store_outcomes(session, [job_outcome(job)])
+    version = session.get(ModelVersionRow, job.model_version_id)
+    prices = load_prices(session, [version.model_id]) if version is not None else {}
+    model_prices = prices.get(version.model_id, ()) if version is not None else ()
+    store_outcomes(session, [job_outcome(job, model_prices)])
     if job.callback_url is None:
         return
     endpoint = session.get(EndpointRow, job.endpoint_id)

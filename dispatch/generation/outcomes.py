@@ -4,20 +4,21 @@ job's duration (created → ended); its billable units (`job_units`: images, sec
 audio or video output) ride along as the outcome's named metrics, so the rollups sum them
 per endpoint, version and minute.
 
-Cost: `job_cost` is the one place a job's price is computed. Until the price table exists
-(per image, per second, per request: DESIGN §3, usage and budgets) it is 0 with no price id;
-the price table fills it in from `job_units(job)`: the price times the units, or a price
-per request.
+Cost: `job_cost` is the one place a job's price is computed: the catalog price in force
+when the job was created (`registry.usage.pricing`) times `job_units(job)`, plus its price
+per request. Only a completed job costs anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.categories import Category
 from registry.generation.domain import GenerationJobRecord, JobStatus
 from registry.outcomes import Outcome
 from registry.outcomes.domain import ERROR_CLASS, MAX_LATENCY_MS
+from registry.usage.pricing import Metered, Price, price_outcome
 
 IMAGE_CATEGORIES = frozenset({Category.TEXT_TO_IMAGE, Category.IMAGE_TO_IMAGE})
 # The outcome metrics a job's units are recorded under.
@@ -48,18 +49,22 @@ def job_units(job: GenerationJobRecord) -> dict[str, float]:
     return {}
 
 
-def job_cost(job: GenerationJobRecord) -> JobCost:
-    """What the job cost. The hook for the price table: read the provider model's price
-    (per image, per second, or per request) and multiply by `job_units(job)`."""
-    return JobCost()
+def job_cost(job: GenerationJobRecord, prices: Sequence[Price] = ()) -> JobCost:
+    """What the job cost under `prices` (its model's): nothing unless it completed."""
+    if job.status is not JobStatus.COMPLETED:
+        return JobCost()
+    units = job_units(job)
+    used = Metered(seconds=units.get(OUTPUT_SECONDS, 0.0), images=int(units.get(IMAGES, 0)))
+    cost = price_outcome(prices, job.version, job.created_at, used)
+    return JobCost(cost.micro_usd, cost.price_id)
 
 
-def job_outcome(job: GenerationJobRecord) -> Outcome:
+def job_outcome(job: GenerationJobRecord, prices: Sequence[Price] = ()) -> Outcome:
     if job.finished_at is None:
         raise ValueError(f"job {job.public_id} has not ended")
     elapsed_ms = (job.finished_at - job.created_at).total_seconds() * 1000.0
     success = job.status is JobStatus.COMPLETED
-    cost = job_cost(job)
+    cost = job_cost(job, prices)
     return Outcome(
         request_id=job.public_id,
         team_id=job.team_id,
@@ -72,6 +77,7 @@ def job_outcome(job: GenerationJobRecord) -> Outcome:
         cost_micro_usd=cost.micro_usd,
         price_id=cost.price_id,
         metrics=job_units(job),
+        provider_key_id=job.provider_key_id,
     )
 
 

@@ -56,6 +56,17 @@ COMMANDS: dict[str, SubCommand] = {
     "webhooks": SubCommand(
         "modelops.cli.webhooks_cmd", "Webhook secrets (providers', callbacks'); webhooks received."
     ),
+    "usage": SubCommand(
+        "modelops.cli.usage_cmd", "Daily usage and cost by model, endpoint, version, key.", "usage"
+    ),
+    "budgets": SubCommand(
+        "modelops.cli.budgets_cmd", "Budgets per team or model, per day or month: soft or hard."
+    ),
+    "recommendations": SubCommand(
+        "modelops.cli.recommendations_cmd",
+        "What measured data says to change: cheaper versions, SLOs, keys, idle versions.",
+        "recommendations_command",
+    ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
     "demo": SubCommand("modelops.cli.demo_cmd", "The lifecycle end to end, on SQLite.", "demo"),
     "gateway": SubCommand(

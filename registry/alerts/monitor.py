@@ -23,6 +23,7 @@ from registry.domain import Frozen, Team
 from registry.errors import ConflictError, InvalidInputError, translate_database_errors
 from registry.orm import utcnow
 from registry.outcomes.rollups import minute_of
+from registry.usage.budgets import record_crossings
 
 # With no cursor yet, event rules look back this far.
 FIRST_LOOK_BACK = timedelta(minutes=1)
@@ -55,6 +56,7 @@ def evaluate_window(session: Session, team: Team, window_end: datetime) -> Windo
         return WindowReport(
             team=team.name, window_end=window_end, evaluated=False, open_alerts=open_alerts
         )
+    record_crossings(session, team, window_end)  # soft budgets: one event per period each
     rules = team_rules(session, team)
     seen = observe(session, team, rules, Window(end=window_end, previous_end=previous))
     changes = _apply(session, team, rules, seen, window_end)

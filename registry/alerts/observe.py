@@ -189,9 +189,30 @@ def _of_rule(events: Iterable[AlertEventRow], rule: AlertRule) -> Iterator[Alert
 
 
 def _budget(session: Session, team: Team, rule: AlertRule, at: Window) -> list[Observation]:
-    """Budgets come with usage reporting (DESIGN §3, usage and budgets); until a budget
-    exists nothing can cross it, so the rule observes nothing."""
-    return []
+    """Each budget over the rule's model (the model's own and the team's): breaching once
+    `percent` of its current period's limit is spent (daily usage, registry.usage)."""
+    from registry.usage.budgets import BudgetRepository, budget_status
+
+    percent = float(rule.spec.percent or 100)
+    found = []
+    for budget in BudgetRepository(session, team).all():
+        if not budget.applies_to(rule.model_id):
+            continue
+        status = budget_status(session, budget, at.end)
+        spent = 100 * status.fraction
+        found.append(
+            Observation(
+                rule=rule,
+                labels={**_base_labels(rule), "budget": budget.name},
+                breaching=spent >= percent,
+                severity=rule.spec.severity,
+                value=spent,
+                detail=f"{spent:.1f}% of budget {budget.name} spent this {budget.period.value} "
+                f"({status.spent_micro_usd / 1e6:.2f} of {budget.limit_micro_usd / 1e6:.2f} USD; "
+                f"fires at {percent:g}%)",
+            )
+        )
+    return found
 
 
 Observer = Callable[[Session, Team, AlertRule, Window], list[Observation]]

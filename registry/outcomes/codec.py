@@ -16,7 +16,7 @@ from registry.errors import InvalidInputError
 from registry.outcomes.domain import Outcome
 
 # Bump when COLUMNS change; the spool refuses journals written in another format.
-FORMAT = b"modelops-outcomes/1"
+FORMAT = b"modelops-outcomes/2"
 COLUMNS = (
     "request_id",
     "team_id",
@@ -35,6 +35,7 @@ COLUMNS = (
     "routing_key_hash",
     "quality",
     "metrics",
+    "provider_key_id",
 )
 NULL = "\\N"
 
@@ -52,13 +53,15 @@ def encode_outcome(outcome: Outcome) -> bytes:
         f"{o.error_class or NULL}\t{o.input_tokens}\t{o.output_tokens}\t{o.cached_input_tokens}\t"
         f"{o.cost_micro_usd}\t{NULL if o.price_id is None else o.price_id}\t"
         f"{NULL if o.routing_key_hash is None else o.routing_key_hash}\t"
-        f"{NULL if o.quality is None else repr(o.quality)}\t{metrics}\n"
+        f"{NULL if o.quality is None else repr(o.quality)}\t{metrics}\t"
+        f"{NULL if o.provider_key_id is None else o.provider_key_id}\n"
     ).encode()
 
 
 Row = tuple[
     str, int, int, int, datetime, int, int | None, bool, str | None,
     int, int, int, int, int | None, int | None, float | None, dict[str, float] | None,
+    int | None,
 ]  # fmt: skip
 """A line's values as stored, in `COLUMNS` order (durations in integer microseconds)."""
 
@@ -81,6 +84,7 @@ def parse_line(line: bytes) -> Row:
             f[0], int(f[1]), int(f[2]), int(f[3]), at, int(f[5]), _int(f[6]), _BOOL[f[7]],
             None if f[8] == NULL else f[8], int(f[9]), int(f[10]), int(f[11]), int(f[12]),
             _int(f[13]), _int(f[14]), None if f[15] == NULL else float(f[15]), _metrics(f[16]),
+            _int(f[17]),
         )  # fmt: skip
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise InvalidInputError(
@@ -110,6 +114,7 @@ def decode_outcome(line: bytes) -> Outcome:
         routing_key_hash=row[14],
         quality=row[15],
         metrics=row[16] or {},
+        provider_key_id=row[17],
     )
 
 

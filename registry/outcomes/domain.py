@@ -86,8 +86,9 @@ class Outcome:
     """One request: who served it, how it went, what it cost, how good it was.
 
     `at` is when the request arrived (UTC); it decides the rollup minute. Durations are
-    kept to the microsecond. `cost_micro_usd` is integer micro-USD computed with price
-    `price_id` (None until prices are versioned). `quality` and `metrics` may also come
+    kept to the microsecond. `input_tokens` includes the cached ones. `cost_micro_usd` is
+    integer micro-USD computed with price `price_id` (`registry.usage.pricing`; None: no
+    price covered it). `quality` and `metrics` may also come
     later, by request id (see `record_feedback`).
     """
 
@@ -108,6 +109,7 @@ class Outcome:
     routing_key_hash: int | None = None
     quality: float | None = None
     metrics: Mapping[str, float] = field(default_factory=dict)
+    provider_key_id: int | None = None  # the pooled key that answered, if one did
 
     def __post_init__(self) -> None:
         check_request_id(self.request_id)
@@ -126,6 +128,14 @@ class Outcome:
         _check_count("cost_micro_usd", self.cost_micro_usd, INT64)
         if self.price_id is not None:
             _check_id("price_id", self.price_id)
+        if self.provider_key_id is not None:
+            _check_id("provider_key_id", self.provider_key_id)
+        if self.cached_input_tokens > self.input_tokens:
+            raise _fail(
+                "cached_input_tokens",
+                f"at most input_tokens ({self.input_tokens})",
+                self.cached_input_tokens,
+            )
         self._check_routing_key_hash()
         if self.quality is not None:
             object.__setattr__(self, "quality", check_score("quality", self.quality))

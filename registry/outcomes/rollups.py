@@ -16,8 +16,7 @@ from datetime import datetime
 from decimal import Context, Decimal
 from typing import Any, cast
 
-from sqlalchemy import Float, Numeric, Table, TextClause, text
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from registry.errors import InvalidInputError
@@ -31,6 +30,7 @@ from registry.outcomes.tables import (
     RollupHistogramRow,
     RollupMetricRow,
 )
+from registry.sums import add_sums
 
 RollupKey = tuple[int, int, datetime, int]  # team, endpoint, minute, version
 KEY_COLUMNS = ("team_id", "endpoint_id", "minute", "model_version_id")
@@ -154,14 +154,14 @@ class RollupDelta:
 
     def apply(self, session: Session) -> None:
         """Upsert the delta; the caller's transaction makes it atomic with the outcomes."""
-        _upsert(
+        add_sums(
             session,
             _table(OutcomeRollupRow),
             KEY_COLUMNS,
             SUM_COLUMNS,
             ((*key, *sums) for key, sums in self.sums.items()),
         )
-        _upsert(
+        add_sums(
             session,
             _table(RollupHistogramRow),
             (*KEY_COLUMNS, "metric", "bucket"),
@@ -173,14 +173,14 @@ class RollupDelta:
                 if count
             ),
         )
-        _upsert(
+        add_sums(
             session,
             _table(RollupErrorRow),
             (*KEY_COLUMNS, "error_class"),
             ("count",),
             ((*key, error, count) for (key, error), count in self.errors.items()),
         )
-        _upsert(
+        add_sums(
             session,
             _table(RollupMetricRow),
             (*KEY_COLUMNS, "name"),
@@ -213,70 +213,5 @@ def _change(sums: list[Any], n_at: int, old: float | None, new: float) -> None:
     sums[n_at + 2] = _EXACT.add(sums[n_at + 2], squares)
 
 
-def _upsert(
-    session: Session,
-    table: Table,
-    keys: tuple[str, ...],
-    counters: tuple[str, ...],
-    rows: Iterable[tuple[Any, ...]],
-) -> None:
-    ordered = sorted(rows, key=lambda row: row[: len(keys)])
-    if not ordered:
-        return
-    names = (*keys, *counters)
-    if session.get_bind().dialect.name == "postgresql":
-        # One statement whatever the row count: arrays in, unnest, upsert.
-        exact = [_is_exact(table, name) for name in names]
-        columns = [
-            [Decimal(v) for v in column] if exact[i] else list(column)
-            for i, column in enumerate(zip(*ordered, strict=True))
-        ]
-        session.execute(
-            _unnest_upsert(session, table, names, keys), dict(zip(names, columns, strict=True))
-        )
-        return
-    stmt = sqlite.insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + stmt.excluded[name] for name in counters},
-    )
-    session.execute(stmt, [dict(zip(names, _sqlite_values(row), strict=True)) for row in ordered])
-
-
-_STATEMENTS: dict[str, TextClause] = {}
-
-
-def _unnest_upsert(
-    session: Session, table: Table, names: tuple[str, ...], keys: tuple[str, ...]
-) -> TextClause:
-    statement = _STATEMENTS.get(table.name)
-    if statement is None:
-        dialect = session.get_bind().dialect
-        arrays = ", ".join(
-            f"CAST(:{n} AS {table.c[n].type.compile(dialect=dialect)}[])" for n in names
-        )
-        updates = ", ".join(
-            f"{n} = {table.name}.{n} + excluded.{n}" for n in names if n not in keys
-        )
-        statement = _STATEMENTS[table.name] = text(
-            f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
-        )
-    return statement
-
-
 def _table(row: type[Base]) -> Table:
     return cast(Table, row.__table__)
-
-
-def _is_exact(table: Table, name: str) -> bool:
-    kind = table.c[name].type
-    return isinstance(kind, Numeric) and not isinstance(kind, Float)
-
-
-def _sqlite_values(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    # SQLite binds neither Decimal nor integers past 64 bits; its sums are doubles anyway.
-    return tuple(
-        float(v) if isinstance(v, Decimal) or (isinstance(v, int) and abs(v) >= 2**63) else v
-        for v in row
-    )

@@ -25,6 +25,7 @@ from registry.outcomes.codec import COLUMNS, encode_outcome, parse_line
 from registry.outcomes.domain import Outcome, StoreResult
 from registry.outcomes.rollups import RollupDelta
 from registry.outcomes.tables import OutcomeRow
+from registry.usage.daily import DailyDelta
 
 _OUTCOMES = cast(Table, OutcomeRow.__table__)
 _COLUMN_LIST = ", ".join(COLUMNS)
@@ -67,6 +68,9 @@ def store_outcome_lines(session: Session, lines: Sequence[bytes]) -> StoreResult
             delta = RollupDelta()
             delta.add_lines(inserted)
         delta.apply(session)
+        daily = DailyDelta()  # the same lines, so daily usage equals the rollups' sums
+        daily.add_lines(inserted)
+        daily.apply(session)
     return StoreResult(inserted=len(inserted), duplicates=len(lines) - len(inserted))
 
 

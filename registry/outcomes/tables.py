@@ -69,6 +69,7 @@ class OutcomeRow(Base):
     quality: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    provider_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class PendingFeedbackRow(Base):

@@ -99,7 +99,8 @@ def test_sync_prints_each_change_then_no_changes(cli: Cli, env: dict[str, str]) 
         "provider local: create",
         "provider openai: create",
         "model default/support-intent: create",
-        "catalog synced: 4 created",
+        "price default/support-intent from 2026-01-01T00:00:00+00:00, all versions: create",
+        "catalog synced: 5 created",
     ]
     second = cli("catalog", "sync")
     assert (
@@ -136,7 +137,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(
     result = cli("catalog", "sync", "--dry-run", env=env)
     assert result.code == 0, result.err
     assert "model default/support-intent: would create" in result.out
-    assert "dry run, nothing written; the sync would do: 4 create" in result.out
+    assert "dry run, nothing written; the sync would do: 5 create" in result.out
     assert row_counts(pg_url) == {"teams": 0, "providers": 0, "models": 0}
     as_json = json.loads(cli("catalog", "sync", "--dry-run", "--json").out)
     assert {change["action"] for change in as_json} == {"create"}

@@ -87,6 +87,9 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "the endpoint followed the rollback: 100 more tickets served by v2",
         "14. what the gateway recorded, per version:",
         "production just before the rollback",
+        "15. a batch job reported 300 outcomes of its own calls through POST /v1/outcomes",
+        "usage today (modelops usage --by version)",
+        "recommendation: support-intent-batch breached its error-rate SLO: 10.00% of requests",
     ):
         assert line in demo.stdout, demo.stdout
     _assert_live_steps(demo.stdout)
