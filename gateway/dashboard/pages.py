@@ -34,6 +34,7 @@ from gateway.dashboard.panels import (
     alerts,
     lifecycle,
     traffic,
+    usage,
 )
 from gateway.dashboard.render import SECURITY_HEADERS, page, templates
 from gateway.errors import ApiError
@@ -45,7 +46,14 @@ log = logging.getLogger("gateway.dashboard")
 STATIC = Path(__file__).parent / "static"
 
 # What each page shows, top to bottom.
-OVERVIEW: Sequence[Panel] = (traffic.OVERVIEW, alerts.PANEL, abtests.PANEL, lifecycle.OVERVIEW)
+OVERVIEW: Sequence[Panel] = (
+    traffic.OVERVIEW,
+    alerts.PANEL,
+    abtests.PANEL,
+    usage.PANEL,
+    usage.RECOMMENDATIONS,
+    lifecycle.OVERVIEW,
+)
 ENDPOINT: Sequence[Panel] = (traffic.DETAIL,)
 MODEL: Sequence[Panel] = (lifecycle.DETAIL,)
 

@@ -433,3 +433,34 @@ def test_the_static_files_are_the_vendored_ones_and_pages_forbid_inline_code(sit
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "<script>" not in page.text  # only src= scripts and JSON data blocks
     assert json.loads(httpx.get(f"{site.url}/healthz").text)["status"] == "ok"
+
+
+def test_the_usage_panel_sums_what_each_model_served_and_cost(site: Site, browser: Browser) -> None:
+    tab = open_tab(browser)
+    sign_in(tab, site, site.world.token, "/ui/")
+    page = tab.page
+    page.wait_for_selector("html[data-charts=drawn]")
+    rows = {
+        row.get_attribute("data-usage"): [c.inner_text() for c in row.query_selector_all("td")]
+        for row in page.query_selector_all("#usage table.usage tbody tr")
+    }
+    served = {
+        model: site.outcomes(endpoint)
+        for endpoint, model in (
+            ("assistant", "chatbot"),
+            ("intent", "support-intent"),
+            ("paint", "painter"),
+        )
+    }
+    assert set(rows) == set(served)
+    for model, outcomes in served.items():
+        _, requests, errors, tokens, cost = rows[model]
+        assert int(requests.replace(",", "")) == len(outcomes)
+        assert int(errors.replace(",", "")) == sum(not o.success for o in outcomes)
+        expected_tokens = sum((o.input_tokens or 0) + (o.output_tokens or 0) for o in outcomes)
+        assert int(tokens.replace(",", "")) == expected_tokens
+        dollars = sum(o.cost_micro_usd or 0 for o in outcomes) / 1e6
+        assert cost == (f"${dollars:,.2f}" if dollars >= 1 or dollars == 0 else f"${dollars:.4f}")
+    [chart] = [c["spec"] for c in chart_facts(page) if c["id"] == "usage-cost"]
+    assert {line["label"] for line in chart["lines"]} == set(served)
+    assert tab.problems == []
