@@ -247,7 +247,7 @@ class RolloutSpec(Spec):
     min_samples: int = Field(default=500, ge=0, le=1_000_000_000)
     max_error_rate_increase: Fraction = 0.01
     # Latency margin on the mean, relative (0.2 = 20% slower); None: latency not compared.
-    max_latency_increase_ratio: float | None = Field(default=0.20, ge=0, le=10)
+    max_latency_increase_ratio: float | None = Field(default=None, ge=0, le=10)
     # Quality margin on the mean feedback score (higher is better); None: not compared.
     max_quality_decrease: float | None = Field(default=None, ge=0, le=1e6)
     # How long an undecided step keeps collecting before `on_inconclusive` applies.

@@ -38,25 +38,25 @@ def step_routes(rollout: Rollout, step: int) -> list[Route]:
     baseline = [
         r for r in before if r.role is not RouteRole.SHADOW and r.version != rollout.version
     ]
-    shares = _shares([r.weight for r in baseline], 100 - weight)
+    parts = shares([r.weight for r in baseline], 100 - weight)
     served = [
         Route(version=r.version, weight=share, role=r.role)
-        for r, share in zip(baseline, shares, strict=True)
+        for r, share in zip(baseline, parts, strict=True)
         if share > 0
     ]
     candidate = Route(version=rollout.version, weight=weight, role=RouteRole.CANARY)
     return [*served, candidate, *shadows]
 
 
-def _shares(weights: list[int], total: int) -> list[int]:
+def shares(weights: list[int], total: int) -> list[int]:
     """`total` split in proportion to `weights` by largest remainder (sums exactly)."""
     whole = sum(weights)
     exact = [total * w / whole for w in weights]
-    shares = [int(x) for x in exact]
-    order = sorted(range(len(weights)), key=lambda i: exact[i] - shares[i], reverse=True)
-    for i in order[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
+    whole_parts = [int(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: exact[i] - whole_parts[i], reverse=True)
+    for i in order[: total - sum(whole_parts)]:
+        whole_parts[i] += 1
+    return whole_parts
 
 
 def apply_routes(
