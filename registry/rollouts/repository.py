@@ -35,9 +35,9 @@ from registry.tables import ModelRow, ModelVersionRow
 class RolloutRepository:
     """Rollouts of one team; another team's are invisible (every query filters on team_id)."""
 
-    def __init__(self, session: Session, team: Team) -> None:
+    def __init__(self, session: Session, team: Team | None) -> None:
         self._session = session
-        self._team = team
+        self._team = team or Team(id=-1, name="?")  # no such team: nothing is visible
 
     @property
     def session(self) -> Session:
