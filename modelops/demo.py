@@ -131,6 +131,15 @@ def _lifecycle(rt: Runtime) -> None:
     say("11. what the gateway recorded, per version:")
     report(rt, gw)
     _print_ledger(rt, between)
+    _rollouts(rt)
+
+
+def _rollouts(rt: Runtime) -> None:
+    from modelops import demo_rollouts  # the deploy flow: loaded for this step only
+
+    with rt.transaction() as session:
+        team = rt.require_team(session)
+    demo_rollouts.run(rt.sessions, team)
 
 
 def _traffic(gw: DemoGateway, version: int) -> None:

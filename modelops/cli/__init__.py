@@ -50,8 +50,8 @@ COMMANDS: dict[str, SubCommand] = {
         "modelops.cli.ab_cmd", "A/B tests of versions on an endpoint: create, list, show, stop."
     ),
     "rollouts": SubCommand(
-        "modelops.cli.rollouts_cmd", "Rollouts of versions onto endpoints: list, show, pause, "
-        "resume, abort.",
+        "modelops.cli.rollouts_cmd",
+        "Rollouts of versions onto endpoints: list, show, pause, resume, abort.",
     ),
     "alerts": SubCommand("modelops.cli.alerts_cmd", "Alerts: list, show, ack, resolve; the rules."),
     "channels": SubCommand(

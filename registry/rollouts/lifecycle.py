@@ -83,6 +83,12 @@ def create_rollout(
         model = ModelRepository(session, team).get(endpoints.model_name(endpoint))
         version = _check_version(session, endpoint, model.name, request.version)
         policy = rollout_policy(model.rollout, request.overrides)
+        if policy.strategy is Strategy.BLUE_GREEN:
+            raise InvalidInputError(
+                "rollout strategy: blue-green (preview route, smoke evaluation, switch) is not "
+                "available yet; use canary, rolling, direct or shadow",
+                field="strategy",
+            )
         before = endpoints.current_routes(endpoint.id)
         if policy.strategy is not Strategy.SHADOW and any(
             c.version == request.version and c.weight == 100 for c in before

@@ -48,6 +48,11 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "the endpoint followed the rollback: 100 more tickets served by v2",
         "11. what the gateway recorded, per version:",
         "production just before the rollback",
+        "12. deploy by canary onto support-intent-canary (serving v2)",
+        "v4: succeeded: v4 serves 100% of support-intent-canary",
+        "v5: rolled_back in step 1",
+        "the deciding measurement: baseline",
+        "error_rate: change +0.",
     ):
         assert line in demo.stdout, demo.stdout
     # The demo ignores MODELOPS_DATABASE_URL and leaves its SQLite database for exploring.
@@ -60,6 +65,8 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         (1, "rejected"),
         (2, "production"),
         (3, "archived"),
+        (4, "development"),  # promoted on a development endpoint: no stage to move
+        (5, "rejected"),  # rolled back by its canary
     ]
     assert versions[1]["lineage"]["parent_version"] == 1
     assert versions[1]["lineage"]["dataset_sha256"]

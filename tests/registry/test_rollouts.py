@@ -173,3 +173,65 @@ def test_a_second_deploy_on_the_endpoint_is_refused_naming_the_first(
     with sessions.begin() as session:
         again = create_rollout(session, team, request(2))
     assert again.id == first  # the same version again resumes it
+
+
+def _mirrored(sessions: sessionmaker[Session], team: Team, clock: Clock, n: int) -> None:
+    """`n` requests served by v1, each also mirrored to v2 (as the gateway records a
+    shadow: an outcome of its own under the shadow version); v2 errs on every 20th."""
+    from registry.endpoints import route_table
+    from registry.outcomes import Outcome, store_outcomes
+
+    with sessions.begin() as session:
+        table = route_table(session, team, ENDPOINT)
+        ids = {r.version: r.version_id for r in (*table.served, *table.shadows)}
+        start = session.scalar(select(func.count()).select_from(RolloutRow)) or 0
+        outcomes = []
+        for i in range(n):
+            for version, ok in ((1, True), (2, i % 20 != 0)):
+                outcomes.append(
+                    Outcome(
+                        request_id=f"r{start}-{clock().timestamp():.0f}-{i}-{version}",
+                        team_id=team.id,
+                        endpoint_id=table.endpoint_id,
+                        model_version_id=ids[version],
+                        at=clock(),
+                        latency_ms=50.0,
+                        success=ok,
+                        error_class=None if ok else "provider_error",
+                        input_tokens=10,
+                        output_tokens=2,
+                        cost_micro_usd=10,
+                        routing_key_hash=i,
+                    )  # fmt: skip
+                )
+        store_outcomes(session, outcomes)
+
+
+def test_shadow_mirrors_compares_and_reports_without_switching(
+    sessions: sessionmaker[Session], team: Team
+) -> None:
+    clock = Clock()
+    rollout_id = started(sessions, team, clock, strategy="shadow", shadow_percent=100)
+    with sessions.begin() as session:
+        routes = EndpointRepository(session, team).get(ENDPOINT).routes
+    assert [(r.version, r.weight, r.role.value) for r in routes] == [
+        (1, 100, "stable"), (2, 100, "shadow"),
+    ]  # fmt: skip
+    for _ in range(10):
+        _mirrored(sessions, team, clock, 400)
+        clock.advance(seconds=20)
+        with sessions.begin() as session:
+            taken = take_look(session, team, rollout_id, now=clock())
+        if taken.rollout.status is not RolloutStatus.PROGRESSING:
+            break
+    assert taken.rollout.status is RolloutStatus.SUCCEEDED
+    assert taken.measurement is not None and taken.measurement.verdict is Verdict.FAIL
+    assert taken.decision is not None and taken.decision.kind is DecisionKind.REPORT
+    assert (
+        "shadow report" in taken.rollout.outcome
+        and "no traffic was switched" in taken.rollout.outcome
+    )
+    with sessions.begin() as session:
+        endpoint = EndpointRepository(session, team).get(ENDPOINT)
+    assert [(r.version, r.weight) for r in endpoint.routes] == [(1, 100)]
+    assert _stages(sessions, team)[2] is Stage.STAGING  # a report moves no stage
