@@ -202,7 +202,7 @@ def _mirrored(sessions: sessionmaker[Session], team: Team, clock: Clock, n: int)
                         output_tokens=2,
                         cost_micro_usd=10,
                         routing_key_hash=i,
-                    )  # fmt: skip
+                    )
                 )
         store_outcomes(session, outcomes)
 
