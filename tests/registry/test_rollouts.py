@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from registry.alerts.tables import AlertEventRow
 from registry.domain import Team
 from registry.endpoints import EndpointRepository
 from registry.errors import ConflictError, InvalidInputError, NotFoundError
@@ -62,6 +63,16 @@ def test_a_canary_two_points_worse_is_rolled_back_within_its_first_judged_step(
         assert endpoint.owner is None
     assert _stages(sessions, team)[2] is Stage.REJECTED
     assert set(ledger_weights(sessions)) == {100}
+    with sessions.begin() as session:
+        (event,) = session.scalars(select(AlertEventRow)).all()
+        rejected = LedgerRepository(session, team).history(
+            ModelRepository(session, team).row("support-intent")
+        )[-1]
+    assert (event.kind, event.severity, event.labels["rollout"]) == (
+        "rollout.rolled_back", "error", str(rollout_id),
+    )  # fmt: skip
+    assert rejected.to_stage is Stage.REJECTED
+    assert rejected.evidence["last_measurement"]["verdict"] == "fail"
 
 
 def test_an_equal_canary_reaches_100_percent_and_enters_production(
