@@ -11,9 +11,12 @@ one runs.
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import apause_flow_run
 
 from flows.params import DeployParams, UndeployParams
 from flows.promote import wait_for_decision
+from flows.rollout_form import RolloutAnswer, paused_markdown
 from registry.domain import ApprovalStatus, Frozen
 from registry.endpoints import Environment
 from registry.rollouts.domain import Rollout, RolloutStatus
@@ -24,12 +27,14 @@ from tasks.context import current_flow_run_id
 from tasks.promotion import gather_evidence, open_approval
 from tasks.rollout import (
     Target,
+    answer_rollout,
     begin_rollout,
     current,
     endpoint_routes,
     inspect_target,
     lease,
     look_at_rollout,
+    measurements,
     open_rollout,
     take_off,
     wait_for_look,
@@ -97,16 +102,19 @@ async def deploy(params: DeployParams) -> DeployOutcome:
 
 async def _drive(rollout: Rollout, params: DeployParams) -> Rollout:
     """Look after every batch of requests until the rollout ends; a paused one waits for a
-    person (`modelops rollouts resume|abort`)."""
+    person in the Prefect UI (or `modelops rollouts resume|abort`)."""
     logger = get_run_logger()
     looks = params.looks
     while rollout.status in (RolloutStatus.PROGRESSING, RolloutStatus.PAUSED):
+        if rollout.status is RolloutStatus.PAUSED:
+            logger.info("rollout #%s is paused: %s", rollout.id, rollout.outcome)
+            rollout = await _wait_for_person(rollout, params.approval_timeout_seconds)
+            if rollout.status is RolloutStatus.PAUSED:
+                break  # nobody answered: the rollout stays paused, a rerun resumes it
+            continue
         why = await wait_for_look(
             rollout.id, looks.every_requests, looks.every_seconds, looks.poll_seconds
         )
-        if rollout.status is RolloutStatus.PAUSED:
-            rollout = current(rollout.id)
-            continue
         taken = look_at_rollout(rollout.id)
         rollout = taken.rollout
         if taken.measurement is not None:
@@ -114,10 +122,21 @@ async def _drive(rollout: Rollout, params: DeployParams) -> Rollout:
             logger.info("measurement %s (%s): %s -> %s; %s", m.number, why, m.verdict,
                         taken.decision, "; ".join(m.reasons))  # fmt: skip
             await publish_progress(rollout, _weights(rollout))
-        elif rollout.status is RolloutStatus.PAUSED:
-            logger.info("rollout #%s is paused: %s", rollout.id, rollout.outcome)
-    await publish_progress(rollout, _weights(rollout))
+    await publish_progress.fn(rollout, _weights(rollout))
     return rollout
+
+
+async def _wait_for_person(rollout: Rollout, timeout: int) -> Rollout:
+    """Pause the run with the evidence above a resume/roll-back form; apply the answer."""
+    form = RolloutAnswer.with_initial_data(
+        description=paused_markdown(rollout, measurements(rollout.id))
+    )
+    try:
+        answer = await apause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=2)
+    except FlowPauseTimeout:
+        get_run_logger().warning("rollout #%s: nobody answered within %ss", rollout.id, timeout)
+        return current(rollout.id)
+    return answer_rollout.fn(rollout.id, answer.action.value, answer.actor, answer.reason)
 
 
 async def _production_approval(params: DeployParams, target: Target) -> int | None:

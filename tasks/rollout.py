@@ -20,6 +20,7 @@ from registry.rollouts.domain import Measurement, Rollout, RolloutStatus
 from registry.rollouts.lease import driving
 from registry.rollouts.lifecycle import DeployRequest, create_rollout, start_rollout
 from registry.rollouts.repository import RolloutRepository
+from registry.rollouts.settle import abort_rollout, resume_rollout
 from registry.rollouts.steps import step_window, take_look
 from registry.rollouts.undeploy import undeploy_version, undeploy_whole
 from registry.stages import Stage
@@ -90,6 +91,19 @@ def look_at_rollout(rollout_id: int) -> LookTaken:
         taken = take_look(session, team, rollout_id)
         kind = taken.decision.kind.value if taken.decision else None
         return LookTaken(rollout=taken.rollout, measurement=taken.measurement, decision=kind)
+
+
+@task(cache_policy=NO_CACHE)
+def answer_rollout(rollout_id: int, action: str, actor: str, reason: str) -> Rollout:
+    """Apply a person's answer to a paused rollout: resume it or roll it back. An answer the
+    database already has (given with `modelops rollouts …`) changes nothing."""
+    with unit_of_work() as (session, team):
+        rollout = RolloutRepository(session, team).get(rollout_id)
+        if rollout.status is not RolloutStatus.PAUSED:
+            return rollout
+        if action == "resume":
+            return resume_rollout(session, team, rollout_id, actor=actor, reason=reason)
+        return abort_rollout(session, team, rollout_id, actor=actor, reason=reason)
 
 
 def current(rollout_id: int) -> Rollout:

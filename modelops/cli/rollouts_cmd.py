@@ -106,6 +106,7 @@ def resume_cmd(rollout_id: RolloutId, actor: Actor, reason: Reason, json: JsonFl
     with runtime() as rt, rt.transaction() as session:
         rollout = resume_rollout(session, rt.require_team(session), rollout_id, actor=actor,
                                  reason=reason)  # fmt: skip
+    _wake(rollout, "resume", actor, reason)
     _done(rollout, json, "resumed at")
 
 
@@ -118,7 +119,22 @@ def abort_cmd(rollout_id: RolloutId, actor: Actor, reason: Reason, json: JsonFla
     with runtime() as rt, rt.transaction() as session:
         rollout = abort_rollout(session, rt.require_team(session), rollout_id, actor=actor,
                                 reason=reason)  # fmt: skip
+    _wake(rollout, "rollback", actor, reason)
     _done(rollout, json, "aborted at")
+
+
+def _wake(rollout: Rollout, action: str, actor: str, reason: str) -> None:
+    """A deploy run paused in Prefect for this rollout moves on (the database has the
+    answer already); a run that is not paused there, or an API out of reach, is left be."""
+    if rollout.flow_run_id is None:
+        return
+    from flows.rollout_form import RolloutAction, wake  # loads Prefect: only when needed
+
+    try:
+        wake(rollout.flow_run_id, RolloutAction(action), actor, reason)
+    except Exception as exc:  # the change is made; telling the run is a courtesy
+        say(f"note: could not reach the deploy run {rollout.flow_run_id} in Prefect "
+            f"({type(exc).__name__}); it sees the change at its next look")  # fmt: skip
 
 
 def rollout_json(rollout: Rollout) -> dict[str, object]:
