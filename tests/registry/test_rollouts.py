@@ -246,3 +246,38 @@ def test_shadow_mirrors_compares_and_reports_without_switching(
         endpoint = EndpointRepository(session, team).get(ENDPOINT)
     assert [(r.version, r.weight) for r in endpoint.routes] == [(1, 100)]
     assert _stages(sessions, team)[2] is Stage.STAGING  # a report moves no stage
+
+
+def test_direct_moves_everything_at_once_and_watches_against_the_hour_before(
+    sessions: sessionmaker[Session], team: Team
+) -> None:
+    clock = Clock()
+    history = traffic(sessions, team, clock, success={1: 0.99, 2: 0.99}, seed=8)
+    history.send(ENDPOINT, 3000)  # v1's hour before the switch: the baseline
+    clock.advance(minutes=1)
+    rollout_id = started(sessions, team, clock, strategy="direct", steps=[100])
+    with sessions.begin() as session:
+        weights = [
+            (r.version, r.weight) for r in EndpointRepository(session, team).get(ENDPOINT).routes
+        ]
+    assert weights == [(2, 100)]
+    looks = drive(sessions, team, clock, history, rollout_id, batch=1000)
+    final = looks[-1]
+    assert final.rollout.status is RolloutStatus.SUCCEEDED, final.rollout.outcome
+    assert final.measurement is not None and final.measurement.baseline.requests == 3000
+    assert _stages(sessions, team)[2] is Stage.PRODUCTION
+
+
+def test_rolling_has_no_comparison_only_its_absolute_guards(
+    sessions: sessionmaker[Session], team: Team
+) -> None:
+    clock = Clock()
+    rollout_id = started(sessions, team, clock, strategy="rolling", steps=[50, 100],
+                         max_error_rate=0.05)  # fmt: skip
+    source = traffic(sessions, team, clock, success={1: 0.99, 2: 0.90}, seed=9)
+    looks = drive(sessions, team, clock, source, rollout_id, batch=1000)
+    final = looks[-1]
+    assert final.rollout.status is RolloutStatus.ROLLED_BACK and final.rollout.step == 0
+    assert final.measurement is not None
+    assert [c.name for c in final.measurement.checks] == ["error_rate_limit"]
+    assert "exceeds the limit 5.00%" in final.measurement.reasons[0]
