@@ -179,7 +179,8 @@ def abort_rollout(
 
 
 def fail_row(session: Session, team: Team, row: RolloutRow, reason: str, now: datetime) -> Decision:
-    """The rollout cannot go on (its endpoint was undeployed under it): record why."""
+    """The rollout cannot go on (its endpoint was undeployed under it): record why. An
+    undeployed endpoint serves nothing again, so its routes (and owner) stay for the record."""
     rollout = RolloutRepository(session, team).view(row)
     return _close(session, team, row, RolloutStatus.FAILED, DecisionKind.FAIL, reason,
                   f"failed: {reason}", list(rollout.routes_before), None, now,

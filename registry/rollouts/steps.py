@@ -28,7 +28,9 @@ from registry.rollouts.judge import judge_step
 from registry.rollouts.lifecycle import arm_versions, begin_step
 from registry.rollouts.repository import RolloutRepository
 from registry.rollouts.routes import apply_routes, step_routes
-from registry.rollouts.settle import pause_row, promote_row, report_row, roll_back_row
+from registry.endpoints import EndpointStatus
+from registry.endpoints.tables import EndpointRow
+from registry.rollouts.settle import fail_row, pause_row, promote_row, report_row, roll_back_row
 from registry.rollouts.tables import RolloutRow
 
 
@@ -47,6 +49,12 @@ def take_look(
         row = rollouts.row(rollout_id, for_update=True)
         if row.status != RolloutStatus.PROGRESSING.value:
             return LookTaken(rollouts.view(row), None, None)
+        endpoint = session.get(EndpointRow, row.endpoint_id)
+        if endpoint is not None and endpoint.status == EndpointStatus.UNDEPLOYED.value:
+            # Stopped under the rollout (`endpoints undeploy` works even while owned).
+            reason = f"endpoint {endpoint.name!r} was undeployed while the rollout ran"
+            decision = fail_row(session, team, row, reason, now)
+            return LookTaken(rollouts.view(row), None, decision)
         baseline, candidate = step_window(session, team, row, now)
         rollout = rollouts.view(row)
         judged = judge_step(rollout.policy, baseline, candidate)

@@ -281,3 +281,24 @@ def test_rolling_has_no_comparison_only_its_absolute_guards(
     assert final.measurement is not None
     assert [c.name for c in final.measurement.checks] == ["error_rate_limit"]
     assert "exceeds the limit 5.00%" in final.measurement.reasons[0]
+
+
+def test_an_endpoint_undeployed_under_a_rollout_fails_it_and_says_why(
+    sessions: sessionmaker[Session], team: Team
+) -> None:
+    from registry.alerts.tables import AlertEventRow as Events
+    from registry.endpoints import EndpointChange, undeploy_endpoint
+
+    clock = Clock()
+    rollout_id = started(sessions, team, clock)
+    with sessions.begin() as session:
+        change = EndpointChange(endpoint=ENDPOINT, actor="ann", reason="incident")
+        undeploy_endpoint(session, team, change)
+    with sessions.begin() as session:
+        taken = take_look(session, team, rollout_id, now=clock())
+        kinds = [e.kind for e in session.scalars(select(Events))]
+        endpoint = EndpointRepository(session, team).get(ENDPOINT)
+    assert taken.rollout.status is RolloutStatus.FAILED
+    assert "was undeployed while the rollout ran" in taken.rollout.outcome
+    assert kinds == ["rollout.failed"]
+    assert [(r.version, r.weight) for r in endpoint.routes] == [(1, 90), (2, 10)]  # the record
