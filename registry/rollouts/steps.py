@@ -10,6 +10,8 @@ from typing import NamedTuple
 from sqlalchemy.orm import Session
 
 from registry.domain import Team
+from registry.endpoints import EndpointStatus
+from registry.endpoints.tables import EndpointRow
 from registry.errors import translate_database_errors
 from registry.orm import utcnow
 from registry.rollouts.arms import read_arms, subtract
@@ -28,8 +30,6 @@ from registry.rollouts.judge import judge_step
 from registry.rollouts.lifecycle import arm_versions, begin_step
 from registry.rollouts.repository import RolloutRepository
 from registry.rollouts.routes import apply_routes, step_routes
-from registry.endpoints import EndpointStatus
-from registry.endpoints.tables import EndpointRow
 from registry.rollouts.settle import fail_row, pause_row, promote_row, report_row, roll_back_row
 from registry.rollouts.tables import RolloutRow
 
