@@ -7,10 +7,13 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
+from sqlalchemy.orm import Session
 
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput
 from modelops.cli.output import print_json, print_table, say
+from modelops.runtime import Runtime
+from registry.domain import Team
 from registry.rollouts.domain import ArmSums, Decision, Measurement, Rollout, RolloutStatus
 from registry.rollouts.repository import RolloutRepository
 
@@ -40,7 +43,7 @@ def list_cmd(
     """List the team's rollouts, oldest first."""
     wanted = _status(status) if status else None
     with runtime() as rt, rt.transaction() as session:
-        rollouts = RolloutRepository(session, rt.team(session)).list(
+        rollouts = RolloutRepository(session, _team(rt, session)).list(
             status=wanted, endpoint=endpoint
         )
     if json:
@@ -61,7 +64,7 @@ def list_cmd(
 def show_cmd(rollout_id: RolloutId, json: JsonFlag = False) -> None:
     """Show one rollout: policy, steps, every measurement and every decision."""
     with runtime() as rt, rt.transaction() as session:
-        rollouts = RolloutRepository(session, rt.team(session))
+        rollouts = RolloutRepository(session, _team(rt, session))
         rollout = rollouts.get(rollout_id)
         looked, decided = rollouts.measurements(rollout_id), rollouts.decisions(rollout_id)
     if json:
@@ -121,6 +124,11 @@ def abort_cmd(rollout_id: RolloutId, actor: Actor, reason: Reason, json: JsonFla
                                 reason=reason)  # fmt: skip
     _wake(rollout, "rollback", actor, reason)
     _done(rollout, json, "aborted at")
+
+
+def _team(rt: Runtime, session: Session) -> Team:
+    """The CLI's team; one not created yet has nothing to show (and is named as such)."""
+    return rt.team(session) or Team(id=-1, name=rt.settings.team)
 
 
 def _wake(rollout: Rollout, action: str, actor: str, reason: str) -> None:
