@@ -56,6 +56,8 @@ def take_look(
             decision = fail_row(session, team, row, reason, now)
             return LookTaken(rollouts.view(row), None, decision)
         baseline, candidate = step_window(session, team, row, now)
+        if _nothing_new(rollouts, row, (baseline, candidate), now):
+            return LookTaken(rollouts.view(row), None, None)
         rollout = rollouts.view(row)
         judged = judge_step(rollout.policy, baseline, candidate)
         assert row.step_started_at is not None
@@ -68,6 +70,25 @@ def take_look(
         )
         decision = _decide(session, team, row, measurement, now)
         return LookTaken(rollouts.view(row), measurement, decision)
+
+
+def _nothing_new(
+    rollouts: RolloutRepository, row: RolloutRow, arms: tuple[ArmSums, ArmSums], now: datetime
+) -> bool:
+    """No request since the step's last measurement, and its deadline not reached: a look
+    would judge the same data again and spend one of the rollout's looks for nothing."""
+    assert row.step_started_at is not None
+    deadline = row.step_started_at + timedelta(seconds=int(row.policy["step_deadline_seconds"]))
+    if now >= deadline:
+        return False
+    looked = [m for m in rollouts.measurements(row.id) if m.step == row.step]
+    if not looked:
+        return False
+    last = looked[-1]
+    return (last.baseline.requests, last.candidate.requests) == (
+        arms[0].requests,
+        arms[1].requests,
+    )
 
 
 def step_window(
