@@ -74,6 +74,9 @@ def test_a_killed_deploy_resumes_the_same_rollout_at_the_same_step(
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
+        wait_until(lambda: _measured(sessions, team) >= 1, timeout=120, what="a measurement")
+        early = SyntheticTraffic(sessions, team, success={1: 0.99, 2: 0.99}, seed=2)
+        early.send(ENDPOINT, 400)  # too few for a verdict: the step holds
         wait_until(lambda: _measured(sessions, team) >= 2, timeout=120, what="two measurements")
         with pytest.raises(ConflictError, match="being driven by another run"):
             asyncio.run(deploy(params))  # the child is alive: refused, naming the rollout
@@ -90,7 +93,7 @@ def test_a_killed_deploy_resumes_the_same_rollout_at_the_same_step(
     assert killed_at.status is RolloutStatus.PROGRESSING and killed_at.step == 0
 
     source = SyntheticTraffic(sessions, team, success={1: 0.99, 2: 0.99}, seed=1)
-    source.send(ENDPOINT, 3000)  # v2 at 20%: about 600 candidate requests
+    source.send(ENDPOINT, 8000)  # v2 at 20%: about 1600 more candidate requests
     outcome = asyncio.run(deploy(params))
 
     assert outcome.rollout_id == row.id and outcome.status == "succeeded", outcome.outcome
