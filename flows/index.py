@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from flows.params import (
     ABTestParams,
+    DeployParams,
     EvaluateParams,
     FineTuneParams,
     FlowParams,
@@ -15,6 +16,7 @@ from flows.params import (
     PromoteParams,
     RegisterModelParams,
     RetrainParams,
+    UndeployParams,
     UsageReportParams,
 )
 
@@ -43,6 +45,8 @@ FLOWS: dict[str, FlowEntry] = {
         FlowEntry("promote", "flows.promote:promote", PromoteParams),
         FlowEntry("retrain", "flows.retrain:retrain", RetrainParams),
         FlowEntry("ab-test", "flows.ab_test:ab_test", ABTestParams),
+        FlowEntry("deploy", "flows.deploy:deploy", DeployParams),
+        FlowEntry("undeploy", "flows.deploy:undeploy", UndeployParams),
         FlowEntry("monitor", "flows.monitor:monitor", MonitorParams),
         FlowEntry("usage-report", "flows.usage_report:usage_report", UsageReportParams),
     )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from registry.abtests.definition import ABTestDefinition
 from registry.orm import INT32_MAX
+from registry.rollouts.policy import RolloutOverrides
 from registry.stages import Stage
 from registry.text import PersonName, Reason
 
@@ -178,3 +179,51 @@ class PollJobsParams(FlowParams):
     """Poll the generation jobs that heard nothing past their deadline; send owed callbacks."""
 
     limit: int = Field(default=200, ge=1, le=10_000, description="Jobs polled in one run.")
+
+
+class DeployLooks(FlowParams):
+    """When a rollout looks at its step: after this many new requests, or this long."""
+
+    every_requests: int = Field(
+        default=200, ge=1, le=10**9, description="Look once this many new requests arrived."
+    )
+    every_seconds: float = Field(
+        default=30, gt=0, le=24 * 3600, description="...or once this long passed."
+    )
+    poll_seconds: float = Field(
+        default=2, gt=0, le=300, description="How often to count the new requests."
+    )
+
+
+class DeployParams(FlowParams):
+    """Roll a version onto an endpoint by the model's rollout policy (overridable here)."""
+
+    endpoint: str = Field(
+        min_length=1, max_length=128, pattern=r"^[a-z0-9][a-z0-9-]*$", description="Endpoint."
+    )
+    version: int = Field(ge=1, le=INT32_MAX, description="Version to deploy.")
+    actor: PersonName = Field(description="Who deploys.")
+    reason: Reason = Field(default="deploy", description="Why (kept in the ledgers).")
+    policy: RolloutOverrides = Field(
+        default_factory=RolloutOverrides,
+        description="Changes to the catalog's rollout policy for this run; empty = catalog.",
+    )
+    approval_id: int | None = Field(
+        default=None, ge=1, description="An approval already given for production; empty = ask."
+    )
+    looks: DeployLooks = Field(default_factory=DeployLooks)
+    approval_timeout_seconds: int = Field(
+        default=24 * 3600, ge=10, le=7 * 24 * 3600,
+        description="How long the production approval (and a paused rollout) may wait.",
+    )  # fmt: skip
+
+
+class UndeployParams(FlowParams):
+    """Take one version off an endpoint (its weight moves to the others), or the endpoint."""
+
+    endpoint: str = Field(min_length=1, max_length=128, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    version: int | None = Field(
+        default=None, ge=1, le=INT32_MAX, description="Version to take off; empty = endpoint."
+    )
+    actor: PersonName = Field(description="Who undeploys.")
+    reason: Reason = Field(default="undeploy", description="Why (kept in the route ledger).")

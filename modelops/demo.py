@@ -95,7 +95,7 @@ def run_demo(data_root: Path, *, serve: bool = False) -> None:
     say(f"1. schema migrated {before or 'empty'} -> {after}")
     try:
         _lifecycle(rt)
-        show_dashboard(rt, serve=serve, step="16.")
+        show_dashboard(rt, serve=serve, step="17.")
     finally:
         rt.close()
     command = ".venv/bin/modelops" if Path(".venv/bin/modelops").exists() else "modelops"
@@ -139,7 +139,16 @@ def _lifecycle(rt: Runtime) -> None:
     say("14. what the gateway recorded, per version:")
     report(rt, gw)
     _print_ledger(rt, between)
-    demo_usage.run(rt, MODEL, result.version.version, "15.")
+    _rollouts(rt, "15.")
+    demo_usage.run(rt, MODEL, result.version.version, "16.")
+
+
+def _rollouts(rt: Runtime, step: str) -> None:
+    from modelops import demo_rollouts  # the deploy flow: loaded for this step only
+
+    with rt.transaction() as session:
+        team = rt.require_team(session)
+    demo_rollouts.run(rt.sessions, team, step=step)
 
 
 def _traffic(gw: DemoGateway, version: int) -> None:

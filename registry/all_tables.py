@@ -11,6 +11,7 @@ from registry.generation import tables as generation_tables
 from registry.keys import tables as key_tables
 from registry.leases import tables as lease_tables
 from registry.outcomes import tables as outcome_tables
+from registry.rollouts import tables as rollout_tables
 from registry.tokens import tables as token_tables
 from registry.usage import tables as usage_tables
 
@@ -25,6 +26,7 @@ __all__ = [
     "key_tables",
     "lease_tables",
     "outcome_tables",
+    "rollout_tables",
     "tables",
     "token_tables",
     "usage_tables",

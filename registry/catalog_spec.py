@@ -52,7 +52,8 @@ PROVIDER_KINDS: tuple[str, ...] = (
     "replicate",
     "localmedia",
 )
-ROLLOUT_STRATEGIES: tuple[str, ...] = ("direct", "rolling", "canary", "blue-green")
+ROLLOUT_STRATEGIES: tuple[str, ...] = ("direct", "rolling", "canary", "blue-green", "shadow")
+INCONCLUSIVE_ACTIONS: tuple[str, ...] = ("pause", "rollback")  # what an undecided step does
 POLICY_STAGES: tuple[str, ...] = (Stage.TESTING.value, Stage.STAGING.value, Stage.PRODUCTION.value)
 CHAMPION_TESTS: tuple[str, ...] = ("exact", "mid-p")  # registry.gates.ChampionTest
 
@@ -138,6 +139,9 @@ Description = Annotated[str, Field(max_length=MAX_DESCRIPTION), AfterValidator(c
 ProviderKind = Annotated[str, AfterValidator(_one_of("provider kind", PROVIDER_KINDS))]
 Category = Annotated[str, AfterValidator(_one_of("category", CATEGORIES))]
 Strategy = Annotated[str, AfterValidator(_one_of("rollout strategy", ROLLOUT_STRATEGIES))]
+InconclusiveAction = Annotated[
+    str, AfterValidator(_one_of("on_inconclusive action", INCONCLUSIVE_ACTIONS))
+]
 ChampionTestName = Annotated[str, AfterValidator(_one_of("champion test", CHAMPION_TESTS))]
 Percent = Annotated[int, Field(ge=1, le=100)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
@@ -245,6 +249,25 @@ class RolloutSpec(Spec):
     bake_seconds: int = Field(default=300, ge=0, le=7 * 24 * 3600)
     min_samples: int = Field(default=500, ge=0, le=1_000_000_000)
     max_error_rate_increase: Fraction = 0.01
+    # Latency margin on the mean, relative (0.2 = 20% slower); None: latency not compared.
+    max_latency_increase_ratio: float | None = Field(default=None, ge=0, le=10)
+    # Quality margin on the mean feedback score (higher is better); None: not compared.
+    max_quality_decrease: float | None = Field(default=None, ge=0, le=1e6)
+    # How long an undecided step keeps collecting before `on_inconclusive` applies.
+    step_deadline_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    on_inconclusive: InconclusiveAction = "pause"
+    # Absolute guards of every strategy (rolling has no others): the candidate's own error
+    # rate and p95 latency over a step; None: no such guard.
+    max_error_rate: Fraction | None = None
+    max_p95_latency_ms: float | None = Field(default=None, gt=0, le=86_400_000)
+    # blue-green: how long the old version stays warm after the switch, watched.
+    rollback_window_seconds: int = Field(default=600, ge=0, le=7 * 24 * 3600)
+    # shadow: the percent of requests mirrored to the candidate.
+    shadow_percent: Percent = 10
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    # Looks a whole rollout may take; each is judged at alpha / max_looks, so judging
+    # after every batch keeps the chance of rolling back a good version below alpha.
+    max_looks: int = Field(default=50, ge=1, le=100_000)
 
     @field_validator("steps")
     @classmethod

@@ -23,6 +23,7 @@ class LedgerAction(StrEnum):
     ROLLBACK = "rollback"
     ROLLED_BACK = "rolled-back"  # the production version a rollback took down
     AB_TEST = "ab-test"  # an A/B test's verdict on the version; its stage did not change
+    ROLLOUT = "rollout"  # a rollout's outcome for the version, when its stage did not change
 
 
 class ApprovalStatus(StrEnum):

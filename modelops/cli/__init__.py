@@ -49,6 +49,10 @@ COMMANDS: dict[str, SubCommand] = {
     "ab": SubCommand(
         "modelops.cli.ab_cmd", "A/B tests of versions on an endpoint: create, list, show, stop."
     ),
+    "rollouts": SubCommand(
+        "modelops.cli.rollouts_cmd",
+        "Rollouts of versions onto endpoints: list, show, pause, resume, abort.",
+    ),
     "alerts": SubCommand("modelops.cli.alerts_cmd", "Alerts: list, show, ack, resolve; the rules."),
     "channels": SubCommand(
         "modelops.cli.channels_cmd", "Notification channels: add (secret on stdin), list, test."

@@ -87,7 +87,12 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "the endpoint followed the rollback: 100 more tickets served by v2",
         "14. what the gateway recorded, per version:",
         "production just before the rollback",
-        "15. a batch job reported 300 outcomes of its own calls through POST /v1/outcomes",
+        "15. deploy by canary onto support-intent-canary (serving v2)",
+        "v4: succeeded: v4 serves 100% of support-intent-canary",
+        "v5: rolled_back in step 1",
+        "the deciding measurement: baseline",
+        "error_rate: change +0.",
+        "16. a batch job reported 300 outcomes of its own calls through POST /v1/outcomes",
         "usage today (modelops usage --by version)",
         "recommendation: support-intent-batch breached its error-rate SLO: 10.00% of requests",
     ):
@@ -103,6 +108,8 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         (1, "rejected"),
         (2, "production"),
         (3, "archived"),
+        (4, "development"),  # promoted on a development endpoint: no stage to move
+        (5, "rejected"),  # rolled back by its canary
     ]
     assert versions[1]["lineage"]["parent_version"] == 1
     assert versions[1]["lineage"]["dataset_sha256"]

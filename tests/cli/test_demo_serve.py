@@ -36,7 +36,7 @@ def test_demo_serve_keeps_the_dashboard_up_until_interrupted(tmp_path: Path) -> 
         printed = []
         for line in demo.stdout:  # the demo's own pace; the pytest timeout bounds it
             printed.append(line)
-            if line.startswith("16. dashboard: "):
+            if line.startswith("17. dashboard: "):
                 break
         found = re.search(r"(http://127\.0\.0\.1:\d+)/ui/", printed[-1])
         assert found, "".join(printed)

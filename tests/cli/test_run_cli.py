@@ -102,7 +102,7 @@ def test_unknown_flow_and_malformed_pairs_exit_2_without_running(cli: Cli) -> No
     assert unknown.code == 2
     assert _error_line(unknown) == (
         "error: unknown flow 'deploy-everything'; flows: register-model, fine-tune, evaluate, "
-        "promote, retrain, ab-test, monitor, usage-report"
+        "promote, retrain, ab-test, deploy, undeploy, monitor, usage-report"
     )
     malformed = cli("run", "promote", "--param", "version")
     assert malformed.code == 2 and "expected key=value" in _error_line(malformed)

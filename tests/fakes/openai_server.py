@@ -3,6 +3,7 @@
     with FakeOpenAIServer() as server:                   # base URL: server.base_url (…/v1)
         server.script("sk-a", Fault.rate_limited(retry_after="3"))
         server.replies["gpt-test"] = "billing"           # fixed answer for a model
+        server.failure_rates["gpt-bad"] = 0.1            # a tenth of prompts answer 500
         ...
         server.keys_used(); server.requests_to("/chat/completions")
 
@@ -24,6 +25,7 @@ import json
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -81,6 +83,7 @@ class FakeOpenAIServer(FakeServer):
         self.honour_idempotency_key = honour_idempotency_key
         self.replies: dict[str, str] = {}
         self.refused_models: dict[str, str] = {}  # base model → the refusal's message
+        self.failure_rates: dict[str, float] = {}  # model → share of prompts that fail (500)
         self.jobs: dict[str, FakeJob] = {}
         self.files: dict[str, bytes] = {}
         self._ids = itertools.count(1)
@@ -96,6 +99,7 @@ class FakeOpenAIServer(FakeServer):
         with self._state_lock:
             self.replies.clear()
             self.refused_models.clear()
+            self.failure_rates.clear()
             self.jobs.clear()
             self.files.clear()
             self._idempotency.clear()
@@ -112,6 +116,12 @@ class FakeOpenAIServer(FakeServer):
             Route(jobs + "/{job_id}/checkpoints", self._checkpoints, methods=["GET"]),
             Route(jobs + "/{job_id}/cancel", self._cancel, methods=["POST"]),
         ]
+
+    def _fails(self, model: str, prompt: str) -> bool:
+        """Whether this chat fails: `failure_rates[model]` of prompts do, chosen by a hash of
+        the prompt, so a retry of the same request fails again (as a broken model would)."""
+        rate = self.failure_rates.get(model, 0.0)
+        return rate > 0 and zlib.crc32(prompt.encode()) % 10_000 < rate * 10_000
 
     def render_fault(self, fault: Fault, key: str | None) -> Response:
         message = fault.message
@@ -133,6 +143,9 @@ class FakeOpenAIServer(FakeServer):
         if "model" not in payload or not messages:
             return self.render_fault(Fault.bad_request("model and messages are required"), key)
         last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        if self._fails(str(payload["model"]), str(last_user)):
+            overloaded = Fault(status=500, type="server_error", message="the model failed")
+            return self.render_fault(overloaded, key)
         content = self.replies.get(payload["model"], f"echo: {last_user}")
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages)
         usage = {

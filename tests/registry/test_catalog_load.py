@@ -153,7 +153,9 @@ def test_a_typod_key_is_named_with_the_allowed_fields(tmp_path: Path) -> None:
     assert problems(tmp_path) == [
         f"{MODEL_FILE}: rollout.bake_second: unknown field 'bake_second' "
         "(did you mean 'bake_seconds'?); allowed fields: strategy, steps, bake_seconds, "
-        "min_samples, max_error_rate_increase"
+        "min_samples, max_error_rate_increase, max_latency_increase_ratio, "
+        "max_quality_decrease, step_deadline_seconds, on_inconclusive, max_error_rate, "
+        "max_p95_latency_ms, rollback_window_seconds, shadow_percent, alpha, max_looks"
     ]
 
 
@@ -166,10 +168,10 @@ def test_policy_keys_must_be_target_stages(tmp_path: Path) -> None:
 
 
 def test_rollout_strategy_lists_the_strategies(tmp_path: Path) -> None:
-    make_catalog(tmp_path, model_doc(rollout={"strategy": "shadow"}))
+    make_catalog(tmp_path, model_doc(rollout={"strategy": "sideways"}))
     assert problems(tmp_path) == [
-        f"{MODEL_FILE}: rollout.strategy: 'shadow' is not a known rollout strategy; "
-        "allowed: direct, rolling, canary, blue-green"
+        f"{MODEL_FILE}: rollout.strategy: 'sideways' is not a known rollout strategy; "
+        "allowed: direct, rolling, canary, blue-green, shadow"
     ]
 
 

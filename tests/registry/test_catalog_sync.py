@@ -101,6 +101,13 @@ def test_rows_hold_the_validated_definition_and_its_relative_file(
         "bake_seconds": 300,
         "min_samples": 500,
         "max_error_rate_increase": 0.01,
+        "max_latency_increase_ratio": 0.25,
+        "step_deadline_seconds": 3600,
+        "on_inconclusive": "pause",
+        "rollback_window_seconds": 600,
+        "shadow_percent": 10,
+        "alpha": 0.05,
+        "max_looks": 50,
     }
     assert model.cost == {"input_per_1k": 0.0, "output_per_1k": 0.0}
     assert openai is not None

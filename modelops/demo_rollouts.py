@@ -1,0 +1,197 @@
+"""The demo's rollouts step: the deploy flow rolls a new version onto an endpoint by canary
+while synthetic clients send traffic (routed by the endpoint's real sticky route table,
+their outcomes stored as the gateway's writer stores them); it advances step by step and
+reaches 100%. Then a broken version (its provider fails a tenth of requests) is rolled back
+automatically within its first step, and the measurement that decided is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections.abc import Callable
+
+from rich.markup import escape
+from sqlalchemy.orm import Session, sessionmaker
+
+from flows.deploy import DeployOutcome, deploy
+from flows.params import DeployLooks, DeployParams
+from modelops.abtest_traffic import SyntheticTraffic
+from modelops.cli.output import say
+from registry.domain import Team
+from registry.endpoints import EndpointRepository, Environment, NewEndpoint, create_endpoint
+from registry.errors import NotFoundError
+from registry.lifecycle import NewVersion, register_version
+from registry.model_repository import ModelRepository
+from registry.rollouts.arms import p95_ms
+from registry.rollouts.domain import ArmSums, Measurement, Rollout, RolloutStatus, Verdict
+from registry.rollouts.policy import RolloutOverrides
+from registry.rollouts.repository import RolloutRepository
+from registry.stages import Stage
+
+MODEL = "support-intent"
+ENDPOINT = "support-intent-canary"
+BATCH = 1000  # requests the clients send before each look
+POLICY = RolloutOverrides(
+    strategy="canary", steps=[20, 50, 100], bake_seconds=0, min_samples=300,
+    max_error_rate_increase=0.01, max_latency_increase_ratio=0.25, max_looks=30,
+)  # fmt: skip
+
+
+def run(sessions: sessionmaker[Session], team: Team, *, step: str = "12.") -> None:
+    """Two rollouts on a development endpoint serving the production version: a good
+    candidate promoted, a broken one rolled back."""
+    with sessions.begin() as session:
+        stable, good, broken = _versions(session, team)
+    say(
+        f"{step} deploy by canary onto {ENDPOINT} (serving v{stable}): steps "
+        f"{', '.join(f'{w}%' for w in POLICY.steps or [])}; each step needs {POLICY.min_samples} "
+        f"requests a version and is judged after every {BATCH} (error rate within "
+        f"+{POLICY.max_error_rate_increase:.0%}, latency within "
+        f"+{POLICY.max_latency_increase_ratio:.0%}, sequential)"
+    )
+    success = {stable: 0.99, good: 0.99, broken: 0.90}
+    latency = {stable: 40.0, good: 38.0, broken: 41.0}
+    traffic = SyntheticTraffic(sessions, team, success=success, median_latency_ms=latency, seed=12)
+    promoted = _deploy(sessions, team, traffic, good)
+    say(f"   v{good}: [bold]{promoted.status}[/bold]: {escape(promoted.outcome)}")
+    say(f"   v{broken}: its provider fails a tenth of requests")
+    rolled = _deploy(sessions, team, traffic, broken)
+    say(f"   v{broken}: [bold]{rolled.status}[/bold] in step {rolled.step}")
+    deciding = _last_measurement(sessions, team, rolled.rollout_id)
+    say(f"   the deciding measurement: {escape(_numbers(deciding))}")
+    for reason in deciding.reasons:
+        say(f"     {escape(reason)}")
+    say(f"   details: modelops rollouts show {rolled.rollout_id}")
+
+
+def _deploy(
+    sessions: sessionmaker[Session], team: Team, traffic: SyntheticTraffic, version: int
+) -> DeployOutcome:
+    params = DeployParams(
+        endpoint=ENDPOINT, version=version, actor="demo", reason="demo rollout", policy=POLICY,
+        looks=DeployLooks(every_requests=BATCH, every_seconds=5, poll_seconds=0.1),
+    )  # fmt: skip
+    flow = _FlowThread(params)
+    seen = 0
+    deadline = time.monotonic() + 120
+    while not flow.done and time.monotonic() < deadline:
+        rollout = _current(sessions, team, version)
+        if rollout is None or rollout.status is RolloutStatus.PENDING:
+            time.sleep(0.05)  # the flow has not set the first step yet
+            continue
+        if rollout.status is not RolloutStatus.PROGRESSING:
+            break
+        traffic.send(ENDPOINT, BATCH)
+        seen = _wait_for_look(sessions, team, rollout, seen, lambda: flow.done)
+    return flow.result()
+
+
+def _wait_for_look(
+    sessions: sessionmaker[Session], team: Team, rollout: Rollout, seen: int,
+    done: Callable[[], bool],
+) -> int:  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not done():
+        with sessions.begin() as session:
+            looked = RolloutRepository(session, team).measurements(rollout.id)
+        if len(looked) > seen:
+            _narrate(looked[seen:])
+            return len(looked)
+        time.sleep(0.05)  # the flow looks in its own thread; its looks are only in the DB
+    return seen
+
+
+def _narrate(measurements: list[Measurement]) -> None:
+    """A line per judged measurement; undecided ones are only counted, as they pile up."""
+    for m in measurements:
+        if m.verdict is Verdict.INCONCLUSIVE:
+            _HELD.append(m.number)
+            continue
+        held = f" (after {len(_HELD)} undecided looks)" if _HELD else ""
+        _HELD.clear()
+        say(f"     step {m.step + 1}, measurement {m.number}{held}: {_numbers(m)} -> "
+            f"[bold]{m.verdict}[/bold]")  # fmt: skip
+
+
+_HELD: list[int] = []  # undecided measurements since the last judged one
+
+
+def _numbers(m: Measurement) -> str:
+    return f"baseline {_arm(m.baseline)}; candidate {_arm(m.candidate)}"
+
+
+def _arm(arm: ArmSums) -> str:
+    rate = "-" if arm.error_rate is None else f"{arm.error_rate:.2%}"
+    p95 = p95_ms(arm)
+    shown = "-" if p95 is None else f"{p95:.0f} ms"
+    return f"{arm.requests} requests, {rate} errors, p95 {shown}"
+
+
+def _last_measurement(sessions: sessionmaker[Session], team: Team, rollout_id: int) -> Measurement:
+    with sessions.begin() as session:
+        return RolloutRepository(session, team).measurements(rollout_id)[-1]
+
+
+def _current(sessions: sessionmaker[Session], team: Team, version: int) -> Rollout | None:
+    with sessions.begin() as session:
+        found = [r for r in RolloutRepository(session, team).list(endpoint=ENDPOINT)
+                 if r.version == version]  # fmt: skip
+    return found[-1] if found else None
+
+
+def _versions(session: Session, team: Team) -> tuple[int, int, int]:
+    """The production version, and two new versions of its artifact: one will be healthy,
+    the other is served by a provider that fails (the synthetic clients play that part)."""
+    models = ModelRepository(session, team)
+    production = models.production(MODEL)
+    if production is None:
+        raise RuntimeError(f"the rollouts demo needs a production version of {MODEL}")
+    new = [
+        register_version(session, team, NewVersion(
+            model=MODEL, provider_model_id=production.provider_model_id, actor="demo",
+            reason=f"demo: {what}",
+        )).version
+        for what in ("a candidate for the canary", "a candidate whose provider is failing")
+    ]  # fmt: skip
+    try:
+        EndpointRepository(session, team).get(ENDPOINT)
+    except NotFoundError:
+        create_endpoint(session, team, NewEndpoint(
+            name=ENDPOINT, model=MODEL, environment=Environment.DEVELOPMENT,
+            version=production.version, actor="demo", reason="demo: an endpoint to roll out on",
+        ))  # fmt: skip
+    assert production.stage is Stage.PRODUCTION
+    return production.version, new[0], new[1]
+
+
+class _FlowThread:
+    """The deploy flow in a thread of this process (as the demo runs flows)."""
+
+    def __init__(self, params: DeployParams) -> None:
+        self._box: dict[str, DeployOutcome | BaseException] = {}
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run, params), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, params: DeployParams) -> None:
+        try:
+            self._box["result"] = asyncio.run(deploy(params))
+        except BaseException as exc:  # handed to the caller by result()
+            self._box["result"] = exc
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def result(self, timeout: float = 120) -> DeployOutcome:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the deploy flow did not finish within {timeout:g}s")
+        found = self._box["result"]
+        if isinstance(found, BaseException):
+            raise found
+        return found
