@@ -31,7 +31,7 @@ def run(rt: Runtime, model: str, version: int, step: str) -> None:
                           actor="demo")  # fmt: skip
         create_endpoint(session, team, new)
         token = TokenRepository(session, team).create("batch", [Scope.OUTCOMES]).token
-        BudgetRepository(session, team).set("team-daily", 5 * MICRO, "day", "soft", None, "demo")
+        BudgetRepository(session, team).set("team-daily", 25 * MICRO, "day", "soft", None, "demo")
     with serving(rt.settings) as url:  # stores every reported outcome before it exits
         _report_batch(url, token.get_secret_value(), version)
     say(
