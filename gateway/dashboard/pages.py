@@ -33,6 +33,7 @@ from gateway.dashboard.panels import (
     abtests,
     alerts,
     lifecycle,
+    rollouts,
     traffic,
     usage,
 )
@@ -48,6 +49,7 @@ STATIC = Path(__file__).parent / "static"
 # What each page shows, top to bottom.
 OVERVIEW: Sequence[Panel] = (
     traffic.OVERVIEW,
+    rollouts.PANEL,
     alerts.PANEL,
     abtests.PANEL,
     usage.PANEL,
