@@ -1,8 +1,7 @@
 """Recommendations from measured data, each with its evidence and the test that stands
 behind it, never a hunch: a cheaper version shown non-inferior on the same traffic, an
 endpoint shown to breach its SLO, a provider whose keys spent too much of the period
-cooling, a production version no traffic reaches. (A canary left paused needs rollouts,
-which are not on this branch's schema yet.)"""
+cooling, a production version no traffic reaches, a rollout left paused."""
 
 from __future__ import annotations
 
@@ -27,6 +26,7 @@ class RecommendationKind(StrEnum):
     SLO_BREACH = "slo_breach"
     KEYS_SATURATED = "keys_saturated"
     IDLE_PRODUCTION = "idle_production"
+    PAUSED_ROLLOUT = "paused_rollout"
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class RecommendationPolicy:
     default_max_error_rate: float = 0.01  # an endpoint's SLO when its rules name none
     default_p95_ms: float = 2000.0
     max_cooling_share: float = 0.25  # of the period, averaged over a provider's keys
+    max_paused_hours: float = 4.0  # a rollout paused longer than this is left paused
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,19 @@ def recommendations(
     """Every recommendation the team's data supports for `period`, biggest saving first."""
     from registry.usage.recommend_idle import idle_production
     from registry.usage.recommend_keys import saturated_keys
+    from registry.usage.recommend_paused import paused_rollouts
     from registry.usage.recommend_slo import slo_breaches
     from registry.usage.recommend_versions import cheaper_versions
 
     policy = policy or RecommendationPolicy()
     endpoints = serving_endpoints(session, team)
-    checks: list[Check] = [cheaper_versions, slo_breaches, saturated_keys, idle_production]
+    checks: list[Check] = [
+        cheaper_versions,
+        slo_breaches,
+        saturated_keys,
+        idle_production,
+        paused_rollouts,
+    ]
     found = [r for check in checks for r in check(session, team, period, policy, endpoints)]
     return sorted(found, key=lambda r: (-(r.monthly_saving_micro_usd or 0), r.kind, r.subject))
 
