@@ -25,7 +25,8 @@ def recommendations_command(
     ] = 7,
     json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Cheaper non-inferior versions, SLO breaches, saturated keys, idle versions, paused rollouts."""
+    """Cheaper non-inferior versions, SLO breaches, saturated keys, idle versions, paused
+    rollouts."""
     if not 1 <= days <= MAX_DAYS:
         raise BadInput(f"--days must be from 1 to {MAX_DAYS}, got {days}")
     now = utcnow()
