@@ -197,6 +197,8 @@ def _status(value: str) -> RolloutStatus:
 def _step(rollout: Rollout) -> str:
     if rollout.strategy.value == "shadow":
         return f"mirroring {rollout.policy.shadow_percent}%"
+    if rollout.status is RolloutStatus.SUCCEEDED:
+        return "done (100%)"  # the last step's move to 100 is the promotion, not a judged step
     return f"step {rollout.step + 1}/{len(rollout.policy.steps)} ({rollout.weight}%)"
 
 
