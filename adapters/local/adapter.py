@@ -72,6 +72,10 @@ class LocalAdapter:
         self._runner = TrainingRunner(self._store)
         self._models: dict[tuple[str, str], local_model.TextClassifier] = {}
         self._models_lock = threading.Lock()
+        # One load at a time: concurrent first calls would each read the artifact, and
+        # numpy parses an array header with ast.literal_eval, which CPython 3.11.7 can fail
+        # when two threads build ASTs at once ("AST constructor recursion depth mismatch").
+        self._loading = threading.Lock()
 
     @classmethod
     def from_context(cls, context: AdapterContext) -> Self:
@@ -324,10 +328,20 @@ class LocalAdapter:
             cached = self._models.get(key)
         if cached is not None:
             return cached
-        loaded = await asyncio.to_thread(self._load, manifest)
-        with self._models_lock:
-            self._models[key] = loaded
-        return loaded
+        return await asyncio.to_thread(self._load_once, key, manifest)
+
+    def _load_once(
+        self, key: tuple[str, str], manifest: ModelManifest
+    ) -> local_model.TextClassifier:
+        with self._loading:
+            with self._models_lock:
+                cached = self._models.get(key)
+            if cached is not None:
+                return cached  # loaded by the call this one waited for
+            loaded = self._load(manifest)
+            with self._models_lock:
+                self._models[key] = loaded
+            return loaded
 
     def _load(self, manifest: ModelManifest) -> local_model.TextClassifier:
         try:

@@ -150,6 +150,26 @@ async def test_serving_answers_with_the_label_and_counts_tokens_and_time(tmp_pat
     assert chat.latency_ms > 0 and classified.latency_ms > 0
 
 
+async def test_concurrent_first_calls_load_the_model_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained = _local(tmp_path)
+    model_id = await _trained(trained)
+    adapter = _local(tmp_path)  # a fresh process's adapter: nothing loaded yet
+    reads: list[str] = []
+    read = adapter._store.artifact
+
+    def counted(name: str) -> bytes:
+        reads.append(name)
+        return read(name)
+
+    monkeypatch.setattr(adapter._store, "artifact", counted)
+    request = ClassificationRequest(model=model_id, text="the password reset never arrives")
+    answers = await asyncio.gather(*(adapter.classify(NO_KEY, request) for _ in range(8)))
+    assert {a.label for a in answers} == {"login"}
+    assert reads == [model_id]
+
+
 async def test_a_streamed_answer_is_one_content_chunk_then_the_finish_with_usage(
     tmp_path: Path,
 ) -> None:
