@@ -38,7 +38,13 @@ SETUP: tuple[tuple[str, ...], ...] = (
 
 
 def _environment(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELOPS_")}
+    # As a user's shell has it: no MODELOPS_ settings of ours, and bytecode caches written
+    # and read (PYTHONDONTWRITEBYTECODE would recompile every module on each start).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MODELOPS_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     python_path = [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
     env |= {
         "MODELOPS_DATA_DIR": str(data_dir),
