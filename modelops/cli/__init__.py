@@ -68,7 +68,7 @@ COMMANDS: dict[str, SubCommand] = {
     ),
     "recommendations": SubCommand(
         "modelops.cli.recommendations_cmd",
-        "What measured data says to change: cheaper versions, SLOs, keys, idle versions.",
+        "What measured data says to change: cheaper versions, SLOs, keys, idle, paused.",
         "recommendations_command",
     ),
     "run": SubCommand("modelops.cli.run_cmd", "Run a flow, here or as a deployment.", "run"),
@@ -85,8 +85,9 @@ def build_command() -> LazyGroup:
     return LazyGroup(
         entries=COMMANDS,
         name="modelops",
-        help="Control plane for AI models: registry, approvals, an OpenAI-compatible gateway, "
-        "A/B tests, alerts, pooled provider keys.",
+        help="Control plane for AI models: registry, approvals, an OpenAI-compatible gateway "
+        "with generation jobs and a dashboard, rollouts, A/B tests, alerts, usage and budgets, "
+        "pooled provider keys.",
         no_args_is_help=True,
     )
 
