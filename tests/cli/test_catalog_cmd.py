@@ -125,8 +125,8 @@ def test_sync_json_lists_every_provider_and_model_with_its_action(
             "name": "support-intent",
             "team": "default",
             "action": "update",
-            # model_doc has neither the example's policy nor its alert rules.
-            "changes": ["description", "policy", "alerts"],
+            # model_doc has neither the example's policy, its rollout fields nor its alert rules.
+            "changes": ["description", "policy", "rollout", "alerts"],
         },
     ]
 
