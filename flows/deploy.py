@@ -19,11 +19,12 @@ from flows.promote import wait_for_decision
 from flows.rollout_form import RolloutAnswer, paused_markdown
 from registry.domain import ApprovalStatus, Frozen
 from registry.endpoints import Environment
-from registry.rollouts.domain import Rollout, RolloutStatus
+from registry.rollouts.blue_green import PREVIEW_STEP
+from registry.rollouts.domain import Rollout, RolloutStatus, Strategy, Verdict
 from registry.rollouts.lifecycle import DeployRequest
 from registry.stages import Stage
 from tasks.approval_watch import heartbeat
-from tasks.context import current_flow_run_id
+from tasks.context import current_flow_run_id, settings
 from tasks.promotion import gather_evidence, open_approval
 from tasks.rollout import (
     Target,
@@ -32,14 +33,17 @@ from tasks.rollout import (
     current,
     endpoint_routes,
     inspect_target,
+    keep_blue,
     lease,
     look_at_rollout,
     measurements,
     open_rollout,
+    switch_rollout,
     take_off,
     wait_for_look,
 )
 from tasks.rollout_report import publish_progress
+from tasks.rollout_smoke import SmokeSettings, plan_smoke, smoke_preview
 
 
 class DeployRefused(Exception):
@@ -79,8 +83,11 @@ class DeployOutcome(Frozen):
 )
 async def deploy(params: DeployParams) -> DeployOutcome:
     logger = get_run_logger()
-    target = inspect_target(params.endpoint, params.version)
-    approval_id = await _production_approval(params, target)
+    target = inspect_target(params.endpoint, params.version, params.policy)
+    if target.strategy is Strategy.BLUE_GREEN:
+        approval_id = target.approval_id or params.approval_id  # asked after the smoke
+    else:
+        approval_id = await _production_approval(params, target)
     request = DeployRequest(
         endpoint=params.endpoint,
         version=params.version,
@@ -95,9 +102,59 @@ async def deploy(params: DeployParams) -> DeployOutcome:
         await publish_progress(rollout, _weights(rollout))
         logger.info("rollout #%s: %s of v%s, step %s", rollout.id, rollout.strategy,
                     rollout.version, rollout.step + 1)  # fmt: skip
+        if rollout.strategy is Strategy.BLUE_GREEN:
+            rollout = await _preview_then_switch(rollout, params, target)
         rollout = await _drive(rollout, params)
     logger.info("rollout #%s %s: %s", rollout.id, rollout.status, rollout.outcome)
     return DeployOutcome.of(rollout)
+
+
+async def _preview_then_switch(rollout: Rollout, params: DeployParams, target: Target) -> Rollout:
+    """Blue-green up to its switch: the smoke on the preview (unless a passed one is on
+    record), the production approval when the switch needs one, then the switch. A rerun
+    picks up at whichever of these is not done."""
+    logger = get_run_logger()
+    if rollout.status is not RolloutStatus.PROGRESSING or rollout.step != PREVIEW_STEP:
+        return rollout
+    looked = measurements(rollout.id)
+    if not looked or looked[-1].verdict is not Verdict.PASS:
+        smoke = _smoke_settings(params)
+        logger.info("rollout #%s: smoke evaluation of the preview v%s through %s",
+                    rollout.id, rollout.version, smoke.gateway_url)  # fmt: skip
+        rollout = await smoke_preview(plan_smoke(rollout.id, params.smoke.dataset), smoke)
+        await publish_progress(rollout, _weights(rollout))
+        last = measurements(rollout.id)[-1]
+        logger.info("smoke (measurement %s): %s; %s", last.number, last.verdict,
+                    "; ".join(last.reasons))  # fmt: skip
+        if rollout.status is not RolloutStatus.PROGRESSING:
+            return rollout
+    approval_id = rollout.approval_id
+    if approval_id is None:
+        try:
+            approval_id = await _production_approval(params, target)
+        except DeployRefused as refused:
+            return keep_blue(rollout.id, "rollout", str(refused))
+    rollout = switch_rollout(rollout.id, approval_id, params.actor)
+    await publish_progress(rollout, _weights(rollout))
+    logger.info("rollout #%s: switched to v%s; the old stays warm for %ss",
+                rollout.id, rollout.version, rollout.policy.rollback_window_seconds)  # fmt: skip
+    return rollout
+
+
+def _smoke_settings(params: DeployParams) -> SmokeSettings:
+    url = params.smoke.gateway_url or settings().public_url
+    if not url:
+        raise DeployRefused(
+            "blue-green smoke-tests the preview through the gateway: give smoke.gateway_url "
+            "or set MODELOPS_PUBLIC_URL; the rollout waits at its preview for a rerun"
+        )
+    return SmokeSettings(
+        gateway_url=url,
+        dataset=params.smoke.dataset,
+        examples=params.smoke.examples,
+        concurrency=params.smoke.concurrency,
+        ready_seconds=params.smoke.ready_seconds,
+    )
 
 
 async def _drive(rollout: Rollout, params: DeployParams) -> Rollout:
@@ -143,8 +200,10 @@ async def _production_approval(params: DeployParams, target: Target) -> int | No
     """A staging version rolled onto a production endpoint enters production when the
     rollout succeeds: approved now, on the condition that the rollout passes (and refused
     if it fails), through promote's approval machinery."""
-    if target.resumes is not None:
+    if target.resumes is not None and target.approval_id is not None:
         return target.approval_id
+    if target.resumes is not None and target.strategy is not Strategy.BLUE_GREEN:
+        return None  # a resumed rollout started with the approval it needed
     if params.approval_id is not None:
         return params.approval_id
     if target.environment is not Environment.PRODUCTION or target.stage is not Stage.STAGING:

@@ -195,6 +195,26 @@ class DeployLooks(FlowParams):
     )
 
 
+class DeploySmoke(FlowParams):
+    """Blue-green's smoke evaluation of the preview, through the gateway."""
+
+    dataset: str | None = Field(
+        default=None, max_length=1024,
+        description="Eval dataset (chat JSONL) sent to the preview; empty = the one the "
+        "version was last evaluated on.",
+    )  # fmt: skip
+    examples: int = Field(default=50, ge=1, le=10_000, description="Examples sent, from the top.")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Requests in flight at once.")
+    gateway_url: str = Field(
+        default="", max_length=512, pattern=r"^(https?://[\x21-\x7e]+)?$",
+        description="The gateway as this worker reaches it; empty = MODELOPS_PUBLIC_URL.",
+    )  # fmt: skip
+    ready_seconds: float = Field(
+        default=60, gt=0, le=3600,
+        description="How long to wait for the gateway to serve the new preview route.",
+    )  # fmt: skip
+
+
 class DeployParams(FlowParams):
     """Roll a version onto an endpoint by the model's rollout policy (overridable here)."""
 
@@ -212,6 +232,7 @@ class DeployParams(FlowParams):
         default=None, ge=1, description="An approval already given for production; empty = ask."
     )
     looks: DeployLooks = Field(default_factory=DeployLooks)
+    smoke: DeploySmoke = Field(default_factory=DeploySmoke)
     approval_timeout_seconds: int = Field(
         default=24 * 3600, ge=10, le=7 * 24 * 3600,
         description="How long the production approval (and a paused rollout) may wait.",

@@ -23,7 +23,7 @@ from registry.catalog_serving import placeholders
 from registry.keys import NoKeyAvailableError
 from registry.leases import LeaseFor, lease_key
 from registry.outcomes import Outcome
-from registry.routing import ROUTING_KEY_HEADER, RouteTable
+from registry.routing import PREVIEW_HEADER, ROUTING_KEY_HEADER, RouteTable
 from registry.tokens import Scope, TokenPrincipal
 from registry.usage.pricing import Metered, Price, price_outcome
 
@@ -36,7 +36,8 @@ async def resolve(request: Request, ctx: Context) -> Response:
     name = request.path_params["endpoint"]
     table, model = await gw.endpoint(principal, name)
     user = request.query_params.get("user") or None
-    routed = route(table, model, request.headers.get(ROUTING_KEY_HEADER), user, new_request_id())
+    routed = route(table, model, request.headers.get(ROUTING_KEY_HEADER), user,
+                   new_request_id(), request.headers.get(PREVIEW_HEADER))  # fmt: skip
     ctx.label(name, routed.version)
     body: dict[str, Any] = {
         "object": "endpoint.resolution",

@@ -22,7 +22,7 @@ from gateway.serve import Routed, Usage, call_version, mirror, route
 from gateway.state import Gateway, new_request_id
 from gateway.streams import relay
 from registry.domain import Team
-from registry.routing import ROUTING_KEY_HEADER
+from registry.routing import PREVIEW_HEADER, ROUTING_KEY_HEADER
 from registry.tokens import Scope
 
 INVOKE_CATEGORIES = ("classification",)
@@ -38,7 +38,8 @@ async def chat_completions(request: Request, ctx: Context) -> Response:
     openai_shape.check_chat_category(model.category, call.endpoint)
     await gw.within_budget(principal.team, model)
     header = request.headers.get(ROUTING_KEY_HEADER)
-    routed = route(table, model, header, call.user, new_request_id())
+    preview = request.headers.get(PREVIEW_HEADER)
+    routed = route(table, model, header, call.user, new_request_id(), preview)
     ctx.label(call.endpoint, routed.version)
     team = principal.team
     if call.stream:
@@ -91,7 +92,8 @@ async def invoke(request: Request, ctx: Context) -> Response:
     if model.category in GENERATION:  # async: 202 with a generation job
         return await api_jobs.create_job(request, ctx, principal, body)
     text, user = _classification_input(body)
-    routed = route(table, model, request.headers.get(ROUTING_KEY_HEADER), user, new_request_id())
+    routed = route(table, model, request.headers.get(ROUTING_KEY_HEADER), user,
+                   new_request_id(), request.headers.get(PREVIEW_HEADER))  # fmt: skip
     ctx.label(name, routed.version)
     _, adapter = gw.upstreams.classifier(principal.team, model)
 

@@ -27,7 +27,14 @@ from gateway.state import Gateway
 from registry.domain import Team
 from registry.orm import utcnow
 from registry.outcomes import Outcome
-from registry.routing import ROUTING_KEY_HEADER, RouteTable, RoutingKey, choose_routing_key
+from registry.routing import (
+    PREVIEW_HEADER,
+    ROUTING_KEY_HEADER,
+    RouteTable,
+    RoutingKey,
+    ServedVersion,
+    choose_routing_key,
+)
 from registry.usage.pricing import Metered, price_outcome
 
 T = TypeVar("T")
@@ -54,8 +61,15 @@ class Routed:
 
 
 def route(
-    table: RouteTable, model: ServedModel, header: str | None, user: str | None, request_id: str
+    table: RouteTable,
+    model: ServedModel,
+    header: str | None,
+    user: str | None,
+    request_id: str,
+    preview: str | None = None,
 ) -> Routed:
+    """The version that answers: the preview the request names (PREVIEW_HEADER), else the
+    routing key's bucket owner."""
     if header or user:
         try:
             key = choose_routing_key(header, user)
@@ -65,7 +79,10 @@ def route(
         # Sticky to nothing: the request id is unique per request and the bucket hash
         # spreads it as evenly as random bytes would, without a system call for them.
         key = RoutingKey(request_id, "random")
-    served = table.served_version(table.assign(key.value).version)
+    if preview is not None:
+        served = _preview(table, preview)
+    else:
+        served = table.served_version(table.assign(key.value).version)
     return Routed(
         table,
         model,
@@ -76,6 +93,19 @@ def route(
         key,
         utcnow(),
     )
+
+
+def _preview(table: RouteTable, named: str) -> ServedVersion:
+    previews = ", ".join(f"v{p.version}" for p in table.previews) or "none"
+    number = named.strip().removeprefix("v")
+    try:
+        return table.preview_version(int(number) if number.isdigit() else -1)
+    except KeyError:
+        raise invalid(
+            f"{PREVIEW_HEADER}: endpoint {table.name!r} has no preview of {named[:40]!r}; "
+            f"its previews: {previews} (a preview exists while a blue-green rollout shows it)",
+            PREVIEW_HEADER,
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

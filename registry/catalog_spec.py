@@ -276,9 +276,11 @@ class RolloutSpec(Spec):
             raise ValueError(f"steps must end at 100 (got {steps})")
         if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
             raise ValueError(f"steps must increase strictly (got {steps})")
-        if info.data.get("strategy") == "direct" and steps != [100]:
+        strategy = info.data.get("strategy")
+        if strategy in ("direct", "blue-green") and steps != [100]:
             raise ValueError(
-                f"strategy 'direct' moves all traffic at once: steps must be [100] (got {steps})"
+                f"strategy {strategy!r} moves all traffic at once: steps must be [100] (got "
+                f"{steps})"
             )
         return steps
 

@@ -14,6 +14,9 @@ from typing import Literal, NamedTuple
 from registry.buckets import BUCKETS, BUCKETS_PER_PERCENT, Ranges, check_layout
 
 ROUTING_KEY_HEADER = "x-modelops-routing-key"
+# Names a preview version (`x-modelops-preview: 5`): the request goes to it, whatever the
+# weights. Previews own no buckets, so no request without the header ever reaches one.
+PREVIEW_HEADER = "x-modelops-preview"
 MAX_ROUTING_KEY_CHARS = 256
 SALT_BYTES = 16
 
@@ -29,6 +32,12 @@ class RouteRole(StrEnum):
     PREVIEW = "preview"
     VARIANT = "variant"
     SHADOW = "shadow"  # mirrored off the response path; never answers, owns no buckets
+
+    @property
+    def splits_traffic(self) -> bool:
+        """Whether the route takes a share of requests by weight. A preview answers only
+        requests that name it (PREVIEW_HEADER); a shadow only mirrors."""
+        return self not in (RouteRole.SHADOW, RouteRole.PREVIEW)
 
 
 def new_salt() -> bytes:
@@ -112,6 +121,7 @@ class RouteTable:
     salt: bytes
     served: tuple[ServedVersion, ...]
     shadows: tuple[ShadowVersion, ...] = ()
+    previews: tuple[ServedVersion, ...] = ()  # weight 0, no buckets: reached by header only
     _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
     _owners: tuple[ServedVersion, ...] = field(init=False, repr=False, compare=False)
 
@@ -133,6 +143,13 @@ class RouteTable:
         for served in self.served:
             if served.version == version:
                 return served
+        raise KeyError(version)
+
+    def preview_version(self, version: int) -> ServedVersion:
+        """The preview route of `version`; KeyError when the endpoint previews no such one."""
+        for preview in self.previews:
+            if preview.version == version:
+                return preview
         raise KeyError(version)
 
     def shadow_targets(self, routing_key: str) -> tuple[ShadowVersion, ...]:

@@ -16,9 +16,11 @@ from registry.domain import Frozen
 from registry.endpoints import Endpoint, EndpointRepository, Environment
 from registry.model_repository import ModelRepository
 from registry.orm import utcnow
-from registry.rollouts.domain import Measurement, Rollout, RolloutStatus
+from registry.rollouts.blue_green import refuse_switch, switch
+from registry.rollouts.domain import Measurement, Rollout, RolloutStatus, Strategy
 from registry.rollouts.lease import driving
 from registry.rollouts.lifecycle import DeployRequest, create_rollout, start_rollout
+from registry.rollouts.policy import RolloutOverrides, rollout_policy
 from registry.rollouts.repository import RolloutRepository
 from registry.rollouts.settle import abort_rollout, resume_rollout
 from registry.rollouts.steps import step_window, take_look
@@ -40,17 +42,20 @@ class Target(Frozen):
     model: str
     environment: Environment
     stage: Stage
+    strategy: Strategy  # the policy's, with the run's overrides
     resumes: int | None  # the active rollout of this version on the endpoint, if any
     approval_id: int | None
 
 
 @task(cache_policy=NO_CACHE)
-def inspect_target(endpoint: str, version: int) -> Target:
+def inspect_target(endpoint: str, version: int, overrides: RolloutOverrides | None) -> Target:
     with unit_of_work() as (session, team):
         endpoints = EndpointRepository(session, team)
         row = endpoints.row(endpoint)
         model = endpoints.model_name(row)
-        stage = ModelRepository(session, team).version(model, version).stage
+        models = ModelRepository(session, team)
+        stage = models.version(model, version).stage
+        strategy = rollout_policy(models.get(model).rollout, overrides).strategy
         rollouts = RolloutRepository(session, team)
         active = rollouts.active_on(row.id)
         mine = rollouts.view(active) if active is not None else None
@@ -60,6 +65,7 @@ def inspect_target(endpoint: str, version: int) -> Target:
             model=model,
             environment=Environment(row.environment),
             stage=stage,
+            strategy=mine.strategy if mine else strategy,
             resumes=mine.id if mine else None,
             approval_id=mine.approval_id if mine else None,
         )
@@ -104,6 +110,21 @@ def answer_rollout(rollout_id: int, action: str, actor: str, reason: str) -> Rol
         if action == "resume":
             return resume_rollout(session, team, rollout_id, actor=actor, reason=reason)
         return abort_rollout(session, team, rollout_id, actor=actor, reason=reason)
+
+
+@task(cache_policy=NO_CACHE)
+def switch_rollout(rollout_id: int, approval_id: int | None, actor: str) -> Rollout:
+    """Blue-green: the candidate takes all traffic, the old stays warm (see blue_green)."""
+    with unit_of_work() as (session, team):
+        switch(session, team, rollout_id, actor=actor, approval_id=approval_id)
+        return RolloutRepository(session, team).get(rollout_id)
+
+
+@task(cache_policy=NO_CACHE)
+def keep_blue(rollout_id: int, actor: str, reason: str) -> Rollout:
+    """Blue-green without a switch: the preview goes, the old version serves on."""
+    with unit_of_work() as (session, team):
+        return refuse_switch(session, team, rollout_id, actor=actor, reason=reason)
 
 
 def current(rollout_id: int) -> Rollout:

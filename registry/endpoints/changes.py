@@ -84,14 +84,15 @@ def set_routes(
         row = lock(repo, change.endpoint, change.expect_revision, serving=True)
         check_owner(row, owner)
         before = repo.current_routes(row.id)
-        roles = {c.version: c.role for c in before if c.role is not RouteRole.SHADOW}
+        roles = {c.version: c.role for c in before if c.role.splits_traffic}
         shadows = [
             Route(version=s.version, weight=s.percent, role=RouteRole.SHADOW)
             for s in change.shadows
         ]
+        previews = [Route(version=v, weight=0, role=RouteRole.PREVIEW) for v in change.previews]
         served = choose_roles(change.routes, roles)
-        check_route_set(served, shadows)
-        target = [*served, *shadows]
+        check_route_set(served, [*shadows, *previews])
+        target = [*served, *shadows, *previews]
         versions = versions_of(session, row, [route.version for route in target])
         stages = {number: Stage(version.stage) for number, version in versions.items()}
         check_routes(session, row, target, stages, owned=owner is not None)

@@ -119,6 +119,8 @@ class WeightedVersion(Frozen):
     def _not_shadow(cls, role: RouteRole | None) -> RouteRole | None:
         if role is RouteRole.SHADOW:
             raise ValueError("shadow routes are given as shadows (--shadow V=P), not weights")
+        if role is RouteRole.PREVIEW:
+            raise ValueError("a preview takes no weight; it is given as a preview version")
         return role
 
 
@@ -133,6 +135,8 @@ class RouteChange(Frozen):
     endpoint: str
     routes: list[WeightedVersion] = Field(min_length=1, max_length=32)
     shadows: list[ShadowedVersion] = Field(default_factory=list, max_length=8)
+    # Versions answering only requests that name them (registry.routing.PREVIEW_HEADER).
+    previews: list[int] = Field(default_factory=list, max_length=8)
     actor: str = Actor
     reason: str = Reason
     expect_revision: int | None = Field(default=None, ge=1)

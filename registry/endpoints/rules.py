@@ -46,9 +46,10 @@ def check_routable(
     raise InvalidInputError(f"{subject} is in {stage}: {rule}", field="routes")
 
 
-def check_route_set(served: Sequence[Route], shadows: Sequence[Route]) -> None:
-    """Weights of served routes sum to 100, a version appears once, at most one is stable."""
-    listed = Counter(route.version for route in [*served, *shadows])
+def check_route_set(served: Sequence[Route], unweighted: Sequence[Route]) -> None:
+    """Weights of served routes sum to 100, a version appears once (served, shadowed or
+    previewed), at most one is stable."""
+    listed = Counter(route.version for route in [*served, *unweighted])
     twice = sorted(version for version, count in listed.items() if count > 1)
     if twice:
         names = ", ".join(f"v{version}" for version in twice)

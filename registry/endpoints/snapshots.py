@@ -57,7 +57,7 @@ def _routes_by_endpoint(
 def _table(
     row: EndpointRow, model: str, routes: list[tuple[RouteRow, ModelVersionRow]]
 ) -> RouteTable:
-    served = tuple(
+    answering = [
         ServedVersion(
             version=version.version,
             role=RouteRole(route.role),
@@ -68,7 +68,7 @@ def _table(
         )
         for route, version in routes
         if route.role != RouteRole.SHADOW.value
-    )
+    ]
     shadows = tuple(
         ShadowVersion(
             version=version.version,
@@ -88,6 +88,7 @@ def _table(
         revision=row.revision,
         serving=row.status == EndpointStatus.SERVING.value,
         salt=bytes.fromhex(row.routing_salt),
-        served=served,
+        served=tuple(s for s in answering if s.role.splits_traffic),
         shadows=shadows,
+        previews=tuple(s for s in answering if s.role is RouteRole.PREVIEW),
     )

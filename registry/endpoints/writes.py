@@ -182,8 +182,8 @@ def replace_routes(
     target: Sequence[Route],
     version_ids: Mapping[int, int],
 ) -> None:
-    served = {route.version: route.weight for route in target if route.role is not RouteRole.SHADOW}
-    held = {c.version: c.buckets for c in before if c.role is not RouteRole.SHADOW}
+    served = {route.version: route.weight for route in target if route.role.splits_traffic}
+    held = {c.version: c.buckets for c in before if c.role.splits_traffic}
     layout = reallocate(held, served)
     session.execute(delete(RouteRow).where(RouteRow.endpoint_id == row.id))
     session.add_all(

@@ -21,6 +21,7 @@ from registry.endpoints import (
     OwnerKind,
     claim_endpoint,
 )
+from registry.endpoints.repository import CurrentRoute
 from registry.endpoints.rules import check_routable
 from registry.endpoints.tables import EndpointRow
 from registry.errors import (
@@ -83,13 +84,9 @@ def create_rollout(
         model = ModelRepository(session, team).get(endpoints.model_name(endpoint))
         version = _check_version(session, endpoint, model.name, request.version)
         policy = rollout_policy(model.rollout, request.overrides)
-        if policy.strategy is Strategy.BLUE_GREEN:
-            raise InvalidInputError(
-                "rollout strategy: blue-green (preview route, smoke evaluation, switch) is not "
-                "available yet; use canary, rolling, direct or shadow",
-                field="strategy",
-            )
         before = endpoints.current_routes(endpoint.id)
+        if policy.strategy is Strategy.BLUE_GREEN:
+            _check_blue_green(before, request)
         if policy.strategy is not Strategy.SHADOW and any(
             c.version == request.version and c.weight == 100 for c in before
         ):
@@ -98,7 +95,9 @@ def create_rollout(
                 "nothing to deploy",
                 field="version",
             )
-        _check_approval(session, team, endpoint, model.name, request)
+        if policy.strategy is not Strategy.BLUE_GREEN:
+            # Blue-green asks for it after the smoke, before the switch (flows.deploy).
+            _check_approval(session, team, endpoint, model.name, request)
         row = RolloutRow(
             team_id=team.id,
             endpoint_id=endpoint.id,
@@ -241,6 +240,17 @@ def _check_version(
         subject=f"{model} v{number}",
     )
     return version
+
+
+def _check_blue_green(before: list[CurrentRoute], request: DeployRequest) -> None:
+    serving = next((c for c in before if c.version == request.version), None)
+    if serving is not None:
+        raise InvalidInputError(
+            f"v{request.version} already has a route on {request.endpoint!r} ({serving.weight}% "
+            f"{serving.role}); blue-green previews a version that serves nothing yet: take it "
+            "off first (`modelops endpoints undeploy … --version`) or use canary",
+            field="version",
+        )
 
 
 def _check_approval(

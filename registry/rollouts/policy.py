@@ -12,6 +12,7 @@ from registry.domain import Frozen
 from registry.errors import InvalidInputError
 from registry.rollouts.domain import InconclusiveAction, RolloutPolicy, Strategy
 
+ALL_AT_ONCE = (Strategy.DIRECT, Strategy.BLUE_GREEN)
 MIN_JUDGED_SAMPLES = 2  # analysis.judge_canary needs two requests an arm to compute anything
 
 
@@ -37,10 +38,12 @@ class RolloutOverrides(Frozen):
 
 def rollout_policy(catalog: dict[str, Any], overrides: RolloutOverrides | None) -> RolloutPolicy:
     """The policy a rollout runs under. A strategy changed by the run without steps gets the
-    steps that strategy needs when the catalog's do not fit it (direct: [100])."""
+    steps that strategy needs when the catalog's do not fit it (direct, blue-green: [100]).
+    Blue-green runs as two steps: 0% (the preview, reached only by PREVIEW_HEADER) and the
+    switch to 100%."""
     merged = dict(catalog)
     changes = overrides.model_dump(mode="json", exclude_none=True) if overrides else {}
-    if changes.get("strategy") == Strategy.DIRECT and "steps" not in changes:
+    if changes.get("strategy") in ALL_AT_ONCE and "steps" not in changes:
         changes["steps"] = [100]
     merged.update(changes)
     try:
@@ -53,7 +56,7 @@ def rollout_policy(catalog: dict[str, Any], overrides: RolloutOverrides | None) 
         raise InvalidInputError(f"rollout {field} ({source}): {message}", field=field) from None
     return RolloutPolicy(
         strategy=Strategy(spec.strategy),
-        steps=list(spec.steps),
+        steps=[0, 100] if spec.strategy == Strategy.BLUE_GREEN else list(spec.steps),
         bake_seconds=spec.bake_seconds,
         min_samples=max(MIN_JUDGED_SAMPLES, spec.min_samples),
         max_error_rate_increase=spec.max_error_rate_increase,

@@ -33,11 +33,11 @@ def step_routes(rollout: Rollout, step: int) -> list[Route]:
         )
         return [*served, *shadows, mirror]
     weight = rollout.policy.steps[step]
+    baseline = [r for r in before if r.role.splits_traffic and r.version != rollout.version]
+    if rollout.strategy is Strategy.BLUE_GREEN:
+        return _blue_green(rollout, weight, baseline, shadows)
     if weight == 100:
-        return [Route(version=rollout.version, weight=100, role=RouteRole.STABLE), *shadows]
-    baseline = [
-        r for r in before if r.role is not RouteRole.SHADOW and r.version != rollout.version
-    ]
+        return final_routes(rollout)
     parts = shares([r.weight for r in baseline], 100 - weight)
     served = [
         Route(version=r.version, weight=share, role=r.role)
@@ -46,6 +46,28 @@ def step_routes(rollout: Rollout, step: int) -> list[Route]:
     ]
     candidate = Route(version=rollout.version, weight=weight, role=RouteRole.CANARY)
     return [*served, candidate, *shadows]
+
+
+def final_routes(rollout: Rollout) -> list[Route]:
+    """The candidate alone, as the rollout leaves the endpoint when it succeeds."""
+    shadows = [
+        r for r in rollout.routes_before
+        if r.role is RouteRole.SHADOW and r.version != rollout.version
+    ]  # fmt: skip
+    return [Route(version=rollout.version, weight=100, role=RouteRole.STABLE), *shadows]
+
+
+def _blue_green(
+    rollout: Rollout, weight: int, baseline: list[Route], shadows: list[Route]
+) -> list[Route]:
+    """Before the switch the candidate is a preview beside the routes from before; after
+    it, the candidate serves 100% and the old versions stay warm as previews, so switching
+    back is one route change."""
+    if weight == 0:
+        preview = Route(version=rollout.version, weight=0, role=RouteRole.PREVIEW)
+        return [*baseline, preview, *shadows]
+    warm = [Route(version=r.version, weight=0, role=RouteRole.PREVIEW) for r in baseline]
+    return [Route(version=rollout.version, weight=100, role=RouteRole.STABLE), *warm, *shadows]
 
 
 def shares(weights: list[int], total: int) -> list[int]:
@@ -71,13 +93,14 @@ def apply_routes(
         routes=[
             WeightedVersion(version=r.version, weight=r.weight, role=r.role)
             for r in routes
-            if r.role is not RouteRole.SHADOW
+            if r.role.splits_traffic
         ],
         shadows=[
             ShadowedVersion(version=r.version, percent=r.weight)
             for r in routes
             if r.role is RouteRole.SHADOW
         ],
+        previews=[r.version for r in routes if r.role is RouteRole.PREVIEW],
         actor=rollout.created_by,
         reason=reason[:4000],
     )

@@ -33,7 +33,7 @@ from registry.rollouts.domain import (
     RolloutStatus,
 )
 from registry.rollouts.repository import RolloutRepository
-from registry.rollouts.routes import apply_routes, step_routes
+from registry.rollouts.routes import apply_routes, final_routes, step_routes
 from registry.rollouts.tables import RolloutRow
 from registry.stages import Stage
 
@@ -51,9 +51,8 @@ def promote_row(
     approval given for it); the endpoint is released."""
     rollouts = RolloutRepository(session, team)
     rollout = rollouts.view(row)
-    last = len(rollout.policy.steps) - 1
     routes = apply_routes(
-        session, team, rollout, step_routes(rollout, last), f"rollout #{row.id}: {reason}"
+        session, team, rollout, final_routes(rollout), f"rollout #{row.id}: {reason}"
     )
     written = _write_back_production(session, team, rollout, reason)
     _release(session, team, rollout, reason)

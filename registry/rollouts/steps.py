@@ -47,7 +47,7 @@ def take_look(
     rollouts = RolloutRepository(session, team)
     with translate_database_errors(f"looking at rollout #{rollout_id}"):
         row = rollouts.row(rollout_id, for_update=True)
-        if row.status != RolloutStatus.PROGRESSING.value:
+        if row.status != RolloutStatus.PROGRESSING.value or _previewing(row):
             return LookTaken(rollouts.view(row), None, None)
         endpoint = session.get(EndpointRow, row.endpoint_id)
         if endpoint is not None and endpoint.status == EndpointStatus.UNDEPLOYED.value:
@@ -70,6 +70,12 @@ def take_look(
         )
         decision = _decide(session, team, row, measurement, now)
         return LookTaken(rollouts.view(row), measurement, decision)
+
+
+def _previewing(row: RolloutRow) -> bool:
+    """Blue-green before its switch: the preview serves no user traffic to look at; its
+    measurement is the smoke evaluation (registry.rollouts.blue_green)."""
+    return row.strategy == Strategy.BLUE_GREEN.value and row.step == 0
 
 
 def _nothing_new(
@@ -116,7 +122,9 @@ def _decide(
     policy = rollout.policy
     assert row.step_started_at is not None
     elapsed = now - row.step_started_at
-    baked = elapsed >= timedelta(seconds=policy.bake_seconds)
+    # Blue-green's switched step bakes for its rollback window: the old stays warm so long.
+    bake = policy.rollback_window_seconds if rollout.strategy is Strategy.BLUE_GREEN else None
+    baked = elapsed >= timedelta(seconds=policy.bake_seconds if bake is None else bake)
     overdue = elapsed >= timedelta(seconds=policy.step_deadline_seconds)
     out_of_looks = measurement.number >= policy.max_looks
     why = "; ".join(measurement.reasons)
