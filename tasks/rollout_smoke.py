@@ -99,14 +99,14 @@ async def smoke_preview(plan: SmokePlan, smoke: SmokeSettings) -> Rollout:
             timeout=CALL_TIMEOUT_SECONDS,
         ) as client:
             ask = _Asker(client, plan)
-            await ask.until_ready(examples[0], smoke.ready_seconds)
+            first = await ask.once_ready(examples[0], smoke.ready_seconds)
             gate = asyncio.Semaphore(smoke.concurrency)
 
             async def one(example: EvalExample) -> SmokeAnswer:
                 async with gate:
                     return await ask(example)
 
-            answers = await asyncio.gather(*(one(example) for example in examples))
+            answers = [first, *await asyncio.gather(*(one(e) for e in examples[1:]))]
     named = f"{dataset.name} ({len(answers)} of its {len(dataset.examples)} examples)"
     result = SmokeResult(dataset=named, answers=answers, min_accuracy=plan.min_accuracy)
     with unit_of_work() as (session, team):
@@ -127,7 +127,11 @@ class _Asker:
             response = await self._send(example)
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from None
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        return self._answer(example, response, (time.perf_counter() - started) * 1000.0)
+
+    def _answer(
+        self, example: EvalExample, response: httpx.Response, latency_ms: float
+    ) -> SmokeAnswer:
         if response.status_code != 200:
             return SmokeAnswer(latency_ms=latency_ms, error=_error_class(response))
         answered_by = response.headers.get("x-modelops-version")
@@ -135,17 +139,18 @@ class _Asker:
             return SmokeAnswer(latency_ms=latency_ms, error=f"answered by v{answered_by}")
         return SmokeAnswer(latency_ms=latency_ms, correct=self._correct(example, response))
 
-    async def until_ready(self, example: EvalExample, seconds: float) -> None:
-        """Wait until the gateway serves the preview: it learns new routes by notice or on
-        its periodic re-read, so the first requests may find no preview yet."""
+    async def once_ready(self, example: EvalExample, seconds: float) -> SmokeAnswer:
+        """The first example's answer, asked until the gateway serves the preview: it learns
+        new routes by notice or on its periodic re-read, so it may not know it yet."""
         deadline = time.monotonic() + seconds
         while True:
+            started = time.perf_counter()
             try:
                 response = await self._send(example)
             except httpx.TransportError as exc:
                 raise self._unreachable(exc) from None
             if not _no_preview(response):
-                return
+                return self._answer(example, response, (time.perf_counter() - started) * 1000)
             if time.monotonic() >= deadline:
                 raise SmokeError(
                     f"the gateway at {self._client.base_url} did not serve the preview of "
