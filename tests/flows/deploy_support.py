@@ -106,7 +106,9 @@ class FlowThread:
 
 
 @contextmanager
-def clients(url: str, token: str, workers: int = 6) -> Iterator[dict[str, int]]:
+def clients(
+    url: str, token: str, workers: int = 6, endpoint: str = ENDPOINT
+) -> Iterator[dict[str, int]]:
     """Clients with their own routing keys sending chats until the block ends; counts of
     answers by version (and `error`)."""
     counts: dict[str, int] = {}
@@ -120,7 +122,7 @@ def clients(url: str, token: str, workers: int = 6) -> Iterator[dict[str, int]]:
             n = next(ids)
             try:
                 raw = client.chat.completions.with_raw_response.create(
-                    model=ENDPOINT, messages=[{"role": "user", "content": f"ticket {n}"}],
+                    model=endpoint, messages=[{"role": "user", "content": f"ticket {n}"}],
                     user=f"customer-{n}",
                 )  # fmt: skip
                 seen = f"v{raw.headers.get('x-modelops-version')}"
