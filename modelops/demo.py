@@ -148,7 +148,7 @@ def _rollouts(rt: Runtime, step: str) -> None:
 
     with rt.transaction() as session:
         team = rt.require_team(session)
-    demo_rollouts.run(rt.sessions, team, step=step)
+    demo_rollouts.run(rt.sessions, team, rt.settings, step=step)
 
 
 def _traffic(gw: DemoGateway, version: int) -> None:

@@ -2,7 +2,9 @@
 while synthetic clients send traffic (routed by the endpoint's real sticky route table,
 their outcomes stored as the gateway's writer stores them); it advances step by step and
 reaches 100%. Then a broken version (its provider fails a tenth of requests) is rolled back
-automatically within its first step, and the measurement that decided is printed.
+automatically within its first step, and the measurement that decided is printed. Last, a
+blue-green switch: a preview smoke-tested through a gateway, then the switch, watched for
+its rollback window.
 """
 
 from __future__ import annotations
@@ -12,37 +14,59 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from rich.markup import escape
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from flows.deploy import DeployOutcome, deploy
-from flows.params import DeployLooks, DeployParams
+from flows.params import DeployLooks, DeployParams, DeploySmoke
 from modelops.abtest_traffic import SyntheticTraffic
 from modelops.cli.output import say
+from modelops.demo_gateway import serving
+from modelops.settings import Settings
 from registry.domain import Team
 from registry.endpoints import EndpointRepository, Environment, NewEndpoint, create_endpoint
+from registry.endpoints.tables import EndpointRow
 from registry.errors import NotFoundError
+from registry.evaluations import EvaluationRepository
 from registry.lifecycle import NewVersion, register_version
 from registry.model_repository import ModelRepository
+from registry.outcomes.tables import OutcomeRow
 from registry.rollouts.arms import p95_ms
-from registry.rollouts.domain import ArmSums, Measurement, Rollout, RolloutStatus, Verdict
+from registry.rollouts.domain import (
+    ArmSums,
+    DecisionKind,
+    Measurement,
+    Rollout,
+    RolloutStatus,
+    Verdict,
+)
 from registry.rollouts.policy import RolloutOverrides
 from registry.rollouts.repository import RolloutRepository
 from registry.stages import Stage
+from registry.tables import ModelVersionRow
+from tasks.rollout_smoke import dataset_path
 
 MODEL = "support-intent"
 ENDPOINT = "support-intent-canary"
 BATCH = 1000  # requests the clients send before each look
+BLUE_GREEN = RolloutOverrides(
+    strategy="blue-green", min_samples=300, rollback_window_seconds=5,
+    max_error_rate_increase=0.01, max_latency_increase_ratio=0.25, max_looks=30,
+)  # fmt: skip
 POLICY = RolloutOverrides(
     strategy="canary", steps=[20, 50, 100], bake_seconds=0, min_samples=300,
     max_error_rate_increase=0.01, max_latency_increase_ratio=0.25, max_looks=30,
 )  # fmt: skip
 
 
-def run(sessions: sessionmaker[Session], team: Team, *, step: str = "12.") -> None:
-    """Two rollouts on a development endpoint serving the production version: a good
-    candidate promoted, a broken one rolled back."""
+def run(
+    sessions: sessionmaker[Session], team: Team, settings: Settings, *, step: str = "12."
+) -> None:
+    """Three rollouts on a development endpoint serving the production version: a good
+    canary promoted, a broken one rolled back, then a blue-green switch."""
     with sessions.begin() as session:
         stable, good, broken = _versions(session, team)
     say(
@@ -55,25 +79,89 @@ def run(sessions: sessionmaker[Session], team: Team, *, step: str = "12.") -> No
     success = {stable: 0.99, good: 0.99, broken: 0.90}
     latency = {stable: 40.0, good: 38.0, broken: 41.0}
     traffic = SyntheticTraffic(sessions, team, success=success, median_latency_ms=latency, seed=12)
-    promoted = _deploy(sessions, team, traffic, good)
+    promoted = _deploy(sessions, team, traffic, _params(good, POLICY))
     say(f"   v{good}: [bold]{promoted.status}[/bold]: {escape(promoted.outcome)}")
     say(f"   v{broken}: its provider fails a tenth of requests")
-    rolled = _deploy(sessions, team, traffic, broken)
+    rolled = _deploy(sessions, team, traffic, _params(broken, POLICY))
     say(f"   v{broken}: [bold]{rolled.status}[/bold] in step {rolled.step}")
     deciding = _last_measurement(sessions, team, rolled.rollout_id)
     say(f"   the deciding measurement: {escape(_numbers(deciding))}")
     for reason in deciding.reasons:
         say(f"     {escape(reason)}")
     say(f"   details: modelops rollouts show {rolled.rollout_id}")
+    _blue_green(sessions, team, settings, good)
+
+
+def _blue_green(
+    sessions: sessionmaker[Session], team: Team, settings: Settings, stable: int
+) -> None:
+    """A blue-green switch through a gateway: the preview answers only the smoke (sent with
+    x-modelops-preview) while the clients' traffic stays on the stable version."""
+    with sessions.begin() as session:
+        candidate, dataset = _blue_green_version(session, team)
+    window = BLUE_GREEN.rollback_window_seconds
+    say(f"   blue-green: v{candidate} gets a preview route on {ENDPOINT} (no user traffic), a "
+        f"smoke evaluation through the gateway, then the switch; v{stable} stays warm for "
+        f"{window}s after it")  # fmt: skip
+    success, latency = {stable: 0.99, candidate: 0.99}, {stable: 38.0, candidate: 37.0}
+    traffic = SyntheticTraffic(sessions, team, success=success, median_latency_ms=latency, seed=15)
+    # The embedded database sends no NOTIFY: the gateway re-reads routes often instead.
+    with serving(settings.model_copy(update={"gateway_refresh_seconds": 0.25})) as url:
+        smoke = DeploySmoke(dataset=dataset, gateway_url=url, examples=50)
+        params = _params(candidate, BLUE_GREEN).model_copy(update={"smoke": smoke})
+        switched = _deploy(sessions, team, traffic, params, narrate=False)
+    with sessions.begin() as session:
+        rollouts = RolloutRepository(session, team)
+        looked = rollouts.measurements(switched.rollout_id)
+        (switch,) = [
+            d for d in rollouts.decisions(switched.rollout_id) if d.kind is DecisionKind.SWITCH
+        ]
+        served = _served_before(session, team, switched.rollout_id, switch.at)
+    smoked, watched = looked[0], looked[-1]
+    say(f"     smoke on the preview: {escape('; '.join(c.detail for c in smoked.checks))} -> "
+        f"[bold]{smoked.verdict}[/bold]")  # fmt: skip
+    say(f"     while previewed, requests served: {_counts(served)} (the preview: the smoke's "
+        "only)")  # fmt: skip
+    routes = ", ".join(f"v{r.version}={r.weight}% {r.role}" for r in switch.routes)
+    say(f"     switched: {routes}")
+    say(f"     watched for {window}s against v{stable}'s last hour: {_numbers(watched)} -> "
+        f"[bold]{watched.verdict}[/bold]")  # fmt: skip
+    say(f"   v{candidate}: [bold]{switched.status}[/bold]: {escape(switched.outcome)}")
+
+
+def _served_before(
+    session: Session, team: Team, rollout_id: int, until: datetime
+) -> dict[int, int]:
+    """Requests per version on the endpoint from the preview's start until `until`."""
+    rollout = RolloutRepository(session, team).get(rollout_id)
+    assert rollout.started_at is not None
+    query = (
+        select(ModelVersionRow.version, func.count())
+        .join(OutcomeRow, OutcomeRow.model_version_id == ModelVersionRow.id)
+        .join(EndpointRow, EndpointRow.id == OutcomeRow.endpoint_id)
+        .where(EndpointRow.name == ENDPOINT, EndpointRow.team_id == team.id)
+        .where(OutcomeRow.at >= rollout.started_at, OutcomeRow.at < until)
+        .group_by(ModelVersionRow.version)
+    )
+    return {int(version): int(count) for version, count in session.execute(query)}
+
+
+def _counts(served: dict[int, int]) -> str:
+    return ", ".join(f"v{version} {count}" for version, count in sorted(served.items()))
+
+
+def _params(version: int, policy: RolloutOverrides) -> DeployParams:
+    return DeployParams(
+        endpoint=ENDPOINT, version=version, actor="demo", reason="demo rollout", policy=policy,
+        looks=DeployLooks(every_requests=BATCH, every_seconds=5, poll_seconds=0.1),
+    )  # fmt: skip
 
 
 def _deploy(
-    sessions: sessionmaker[Session], team: Team, traffic: SyntheticTraffic, version: int
-) -> DeployOutcome:
-    params = DeployParams(
-        endpoint=ENDPOINT, version=version, actor="demo", reason="demo rollout", policy=POLICY,
-        looks=DeployLooks(every_requests=BATCH, every_seconds=5, poll_seconds=0.1),
-    )  # fmt: skip
+    sessions: sessionmaker[Session], team: Team, traffic: SyntheticTraffic, params: DeployParams,
+    *, narrate: bool = True,
+) -> DeployOutcome:  # fmt: skip
+    version = params.version
     flow = _FlowThread(params)
     seen = 0
     deadline = time.monotonic() + 120
@@ -85,20 +173,21 @@ def _deploy(
         if rollout.status is not RolloutStatus.PROGRESSING:
             break
         traffic.send(ENDPOINT, BATCH)
-        seen = _wait_for_look(sessions, team, rollout, seen, lambda: flow.done)
+        seen = _wait_for_look(sessions, team, rollout, seen, lambda: flow.done, narrate)
     return flow.result()
 
 
 def _wait_for_look(
     sessions: sessionmaker[Session], team: Team, rollout: Rollout, seen: int,
-    done: Callable[[], bool],
+    done: Callable[[], bool], narrate: bool,
 ) -> int:  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not done():
         with sessions.begin() as session:
             looked = RolloutRepository(session, team).measurements(rollout.id)
         if len(looked) > seen:
-            _narrate(looked[seen:])
+            if narrate:
+                _narrate(looked[seen:])
             return len(looked)
         time.sleep(0.05)  # the flow looks in its own thread; its looks are only in the DB
     return seen
@@ -165,6 +254,21 @@ def _versions(session: Session, team: Team) -> tuple[int, int, int]:
         ))  # fmt: skip
     assert production.stage is Stage.PRODUCTION
     return production.version, new[0], new[1]
+
+
+def _blue_green_version(session: Session, team: Team) -> tuple[int, str]:
+    """One more version of the production artifact, and the dataset production was last
+    evaluated on (the smoke's examples)."""
+    models = ModelRepository(session, team)
+    production = models.production(MODEL)
+    assert production is not None
+    latest = EvaluationRepository(session, team).latest_for_version(production.id)
+    assert latest is not None, "the demo evaluated its production version"
+    version = register_version(session, team, NewVersion(
+        model=MODEL, provider_model_id=production.provider_model_id, actor="demo",
+        reason="demo: a candidate for blue-green",
+    )).version  # fmt: skip
+    return version, dataset_path(latest.dataset_uri)
 
 
 class _FlowThread:

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import unquote, urlparse
 
 import httpx
 from prefect import task
@@ -69,7 +70,7 @@ def plan_smoke(rollout_id: int, dataset: str | None) -> SmokePlan:
         latest = EvaluationRepository(session, team).latest_for_version(version.id)
         stage = rollout.environment.value if rollout.environment.value != "development" else None
         policy = model.policy.get(stage, StagePolicy()) if stage else StagePolicy()
-    chosen = dataset or (latest.dataset_uri.removeprefix("file://") if latest else None)
+    chosen = dataset or (dataset_path(latest.dataset_uri) if latest else None)
     if not chosen:
         raise SmokeError(
             f"rollout #{rollout_id}: blue-green smoke-tests the preview on an eval dataset; "
@@ -85,6 +86,12 @@ def plan_smoke(rollout_id: int, dataset: str | None) -> SmokePlan:
         dataset=chosen,
         min_accuracy=float(minimum) if isinstance(minimum, int | float) else None,
     )
+
+
+def dataset_path(uri: str) -> str:
+    """The local path of an evaluation's dataset URI (`file:///…`, as evaluate stores it)."""
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
 
 
 @task(cache_policy=NO_CACHE)

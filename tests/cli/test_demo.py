@@ -92,11 +92,17 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "v5: rolled_back in step 1",
         "the deciding measurement: baseline",
         "error_rate: change +0.",
+        "blue-green: v6 gets a preview route on support-intent-canary (no user traffic)",
+        "smoke on the preview: 0 of 50 smoke requests failed",
+        "switched: v6=100% stable, v4=0% preview",
+        "v6: succeeded: v6 serves 100% of support-intent-canary",
         "16. a batch job reported 300 outcomes of its own calls through POST /v1/outcomes",
         "usage today (modelops usage --by version)",
         "recommendation: support-intent-batch breached its error-rate SLO: 10.00% of requests",
     ):
         assert line in demo.stdout, demo.stdout
+    # Clients kept sending while the candidate was previewed; none of it reached the preview.
+    assert re.search(r"while previewed, requests served: v4 [1-9]\d*, v6 50 ", demo.stdout)
     _assert_live_steps(demo.stdout)
     # The demo ignores MODELOPS_DATABASE_URL and leaves its SQLite database for exploring.
     explore = {**env, "MODELOPS_DATA_DIR": str(tmp_path / ".modelops" / "demo")}
@@ -110,6 +116,7 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         (3, "archived"),
         (4, "development"),  # promoted on a development endpoint: no stage to move
         (5, "rejected"),  # rolled back by its canary
+        (6, "development"),  # switched by blue-green on the development endpoint
     ]
     assert versions[1]["lineage"]["parent_version"] == 1
     assert versions[1]["lineage"]["dataset_sha256"]
