@@ -20,8 +20,8 @@ from rich.markup import escape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from flows.deploy import DeployOutcome, deploy
-from flows.params import DeployLooks, DeployParams, DeploySmoke
+from flows.deploy import DeployOutcome, deploy, undeploy
+from flows.params import DeployLooks, DeployParams, DeploySmoke, UndeployParams
 from modelops.abtest_traffic import SyntheticTraffic
 from modelops.cli.output import say
 from modelops.demo_gateway import serving
@@ -127,6 +127,10 @@ def _blue_green(
     say(f"     watched for {window}s against v{stable}'s last hour: {_numbers(watched)} -> "
         f"[bold]{watched.verdict}[/bold]")  # fmt: skip
     say(f"   v{candidate}: [bold]{switched.status}[/bold]: {escape(switched.outcome)}")
+    ended = asyncio.run(undeploy(UndeployParams(endpoint=ENDPOINT, actor="demo",
+                                                reason="demo: the rollouts are done")))  # fmt: skip
+    say(f"   undeploy: {ended.endpoint} is {ended.status} (its routes kept for the record: "
+        f"{ended.routes})")  # fmt: skip
 
 
 def _served_before(

@@ -96,6 +96,7 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "smoke on the preview: 0 of 50 smoke requests failed",
         "switched: v6=100% stable, v4=0% preview",
         "v6: succeeded: v6 serves 100% of support-intent-canary",
+        "undeploy: support-intent-canary is undeployed",
         "16. a batch job reported 300 outcomes of its own calls through POST /v1/outcomes",
         "usage today (modelops usage --by version)",
         "recommendation: support-intent-batch breached its error-rate SLO: 10.00% of requests",
