@@ -129,7 +129,8 @@ def record_smoke(
         checks = judge_smoke(rollout.policy, smoke, arm)
         failed = [c for c in checks if c.outcome is Verdict.FAIL]
         verdict = Verdict.FAIL if failed else Verdict.PASS
-        reasons = [f"smoke on {smoke.dataset}: {c.detail}" for c in (failed or checks)]
+        reasons = [c.detail for c in (failed or checks)]
+        reasons[0] = f"smoke on {smoke.dataset}: {reasons[0]}"
         assert row.step_started_at is not None
         measurement = rollouts.add_measurement(
             row, now, row.step_started_at, (ArmSums(versions=[]), arm),
