@@ -6,6 +6,7 @@ back at once, a quiet rollback window ends with the candidate alone."""
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from registry.outcomes.tables import OutcomeRow
 from registry.rollouts.domain import DecisionKind, Measurement, Verdict
 from registry.rollouts.repository import RolloutRepository
 from registry.tables import ModelVersionRow
+from tasks.rollout_smoke import SmokeError
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.flows.conftest import wait_until
 from tests.flows.deploy_support import (
@@ -191,3 +193,34 @@ def test_the_gateway_refuses_a_preview_header_naming_no_preview(gateway: Served)
     body = refused.value.body
     assert isinstance(body, dict) and body["param"] == "x-modelops-preview"
     assert "has no preview of '2'; its previews: none" in body["message"]
+
+
+def test_an_unreachable_gateway_judges_nothing_and_a_rerun_resumes_at_the_preview(
+    gateway: Served, openai_server: FakeOpenAIServer, prefect_api: PrefectServer,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    served = gateway
+    prepare(served.world, monkeypatch)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connection refused
+    nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    run = _blue_green(2, served, tmp_path)
+    away = run.model_copy(update={"smoke": run.smoke.model_copy(update={"gateway_url": nowhere})})
+    with clients(served.url, served.world.token):
+        _warm_up(served)
+        with pytest.raises(SmokeError, match=f"cannot reach the gateway at {nowhere}"):
+            FlowThread(away).result()
+        database = Database.open(served.world.url)
+        try:
+            with database.transaction() as session:
+                (waiting,) = RolloutRepository(session, served.world.team).list()
+                looked = RolloutRepository(session, served.world.team).measurements(waiting.id)
+        finally:
+            database.close()
+        assert (waiting.status.value, waiting.step, looked) == ("progressing", 0, [])
+        outcome = FlowThread(run).result()
+    closed.close()
+    assert (outcome.rollout_id, outcome.status) == (waiting.id, "succeeded"), outcome.outcome
+    looked, _, routes = _record(served, outcome.rollout_id)
+    assert looked[0].verdict is Verdict.PASS and looked[0].step == 0
+    assert [(r.version, r.weight) for r in routes] == [(2, 100)]
