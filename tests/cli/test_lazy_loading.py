@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -27,6 +28,14 @@ READ_COMMANDS = [
     ("approvals", "list"),
     ("endpoints", "list"),
 ]
+
+# `python -m modelops.cli ARGS`, printing the collector's state as the process ends.
+REPORT_COLLECTOR_AT_EXIT = """
+import atexit, gc, runpy, sys
+atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count(), file=sys.stderr))
+sys.argv[0] = "modelops"
+runpy.run_module("modelops.cli", run_name="__main__")
+"""
 
 
 def imported_modules(args: tuple[str, ...], env: dict[str, str]) -> set[str]:
@@ -71,6 +80,30 @@ def test_read_commands_import_no_heavy_or_unrelated_module(
     assert sorted(modules & others) == []
     if args[0] == "models":  # the writers' service (and all it imports) is not for reads
         assert "registry.lifecycle" not in modules
+
+
+def test_the_program_freezes_what_a_command_loaded_and_collects_again_for_its_run(
+    env: dict[str, str],
+) -> None:
+    """The modules loaded are never traversed again (nor at exit); the command's own garbage is."""
+    done = subprocess.run(
+        [sys.executable, "-c", REPORT_COLLECTOR_AT_EXIT, "models", "list"],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    enabled, frozen = done.stderr.split()
+    assert enabled == "True"
+    assert int(frozen) > 100_000  # everything imported, SQLAlchemy and pydantic included
+
+
+def test_main_called_in_process_leaves_the_collector_alone(cli: Cli, env: dict[str, str]) -> None:
+    frozen = gc.get_freeze_count()
+    assert cli("models", "list", env=env).code == 0
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen
 
 
 def test_top_level_help_lists_every_command_without_importing_any(env: dict[str, str]) -> None:
