@@ -17,11 +17,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
+from registry.orm import Base, JsonDocument, UTCDateTime, partial_index, utcnow
 from registry.stages import Stage
 
 _STAGES = ", ".join(f"'{stage.value}'" for stage in Stage)
@@ -81,12 +80,11 @@ class ModelVersionRow(Base):
         UniqueConstraint("model_id", "version"),
         CheckConstraint(f"stage IN ({_STAGES})", name="stage_known"),
         # One production version per model, enforced by the database itself.
-        Index(
+        partial_index(
             "uq_model_versions_one_production",
             "model_id",
             unique=True,
-            postgresql_where=text("stage = 'production'"),
-            sqlite_where=text("stage = 'production'"),
+            where="stage = 'production'",
         ),
     )
 

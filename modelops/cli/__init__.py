@@ -15,6 +15,7 @@ from typer import Abort
 # typer vendors click; its exception classes live here.
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
+from modelops.cli import collector
 from modelops.cli.errors import BAD_INPUT, FAILURE, describe_failure
 from modelops.cli.lazy import LazyGroup, SubCommand
 
@@ -90,6 +91,12 @@ def build_command() -> LazyGroup:
         "pooled provider keys.",
         no_args_is_help=True,
     )
+
+
+def run() -> None:
+    """The `modelops` program (its console script and `python -m modelops.cli`)."""
+    collector.pause()  # until the command is loaded: see modelops.cli.collector
+    main()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 """`python -m modelops.cli …` is the `modelops` command."""
 
-from modelops.cli import main
+from modelops.cli import run
 
-main()
+run()

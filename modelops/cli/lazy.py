@@ -15,6 +15,8 @@ import typer
 from typer._click import Command, Context  # typer vendors click
 from typer.core import TyperCommand, TyperGroup
 
+from modelops.cli import collector
+
 
 @dataclass(frozen=True)
 class SubCommand:
@@ -60,4 +62,5 @@ class LazyGroup(TyperGroup):
         """The real command `name`, imported on first use."""
         if name not in self._loaded:
             self._loaded[name] = self._entries[name].load(name)
+            collector.resume()  # what the command runs on is loaded now
         return self._loaded[name]

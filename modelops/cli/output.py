@@ -34,8 +34,10 @@ class _Terminal(Console):
         super().print(*shown, **options)
 
 
-stdout = _Terminal(highlight=False, soft_wrap=True)
-stderr = _Terminal(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: a stored ":warning:" prints as those nine characters (and rich's table of
+# codes is not imported).
+stdout = _Terminal(highlight=False, soft_wrap=True, emoji=False)
+stderr = _Terminal(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 if not stdout.is_terminal:
     stdout.width = PIPED_WIDTH
 

@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from registry.alerts.domain import (
@@ -30,6 +28,7 @@ from registry.catalog_spec import format_duration
 from registry.domain import JsonObject, Team
 from registry.errors import translate_database_errors
 from registry.orm import utcnow
+from registry.upsert import conflict_insert
 
 # A resolved alert can still be told for this long (Prometheus' resolvedRetention), so a
 # resolve by hand or a channel that failed in between still gets its notice.
@@ -215,12 +214,11 @@ def insert_planned(session: Session, team: Team, planned: list[Planned], now: da
         }
         for notice in planned
     ]
-    dialect = session.get_bind().dialect.name
     table = NotificationRow.__table__
     assert isinstance(table, Table)
-    statement = (
-        postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    ).on_conflict_do_nothing(index_elements=["channel_id", "dedup_key"])
+    statement = conflict_insert(session, table).on_conflict_do_nothing(
+        index_elements=["channel_id", "dedup_key"]
+    )
     with translate_database_errors("planning notifications"):
         result = session.execute(statement.returning(table.c.id), rows)
         return len(result.all())

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.alerts.domain import (
@@ -28,7 +27,7 @@ from registry.alerts.domain import (
     NotificationStatus,
     Severity,
 )
-from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
+from registry.orm import Base, JsonDocument, UTCDateTime, partial_index, utcnow
 from registry.tables import BigId
 
 
@@ -50,13 +49,8 @@ class AlertRow(Base):
         CheckConstraint(f"state IN ({_one_of(AlertState)})", name="state_known"),
         CheckConstraint(f"severity IN ({_SEVERITIES})", name="severity_known"),
         # One open alert per fingerprint and team, enforced by the database.
-        Index(
-            "uq_alerts_one_open",
-            "team_id",
-            "fingerprint",
-            unique=True,
-            postgresql_where=sql("state <> 'resolved'"),
-            sqlite_where=sql("state <> 'resolved'"),
+        partial_index(
+            "uq_alerts_one_open", "team_id", "fingerprint", unique=True, where="state <> 'resolved'"
         ),
         Index("ix_alerts_team_id_state", "team_id", "state"),
     )

@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.orm import Base, UTCDateTime, utcnow
+from registry.orm import Base, UTCDateTime, partial_index, utcnow
 from registry.tables import BigId
 
 
@@ -19,13 +18,12 @@ class ApproverEnrolmentRow(Base):
     __tablename__ = "approver_enrolments"
     __table_args__ = (
         # One live enrolment per person and team, enforced by the database.
-        Index(
+        partial_index(
             "uq_approver_enrolments_one_live",
             "team_id",
             "name",
             unique=True,
-            postgresql_where=sql("replaced_at IS NULL"),
-            sqlite_where=sql("replaced_at IS NULL"),
+            where="replaced_at IS NULL",
         ),
     )
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     CheckConstraint,
     Float,
@@ -19,15 +18,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.generation.domain import CallbackStatus, JobStatus, SecretPurpose, WebhookVerdict
-from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
+from registry.orm import Base, JsonDocument, NullableJson, UTCDateTime, utcnow
 from registry.tables import BigId
-
-# A job without an error holds SQL NULL, not JSON null.
-NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 def _one_of(values: type[JobStatus | WebhookVerdict | CallbackStatus | SecretPurpose]) -> str:
@@ -67,6 +62,7 @@ class GenerationJobRow(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     progress: Mapped[float | None] = mapped_column(Float)
     result: Mapped[list[Any]] = mapped_column(JsonDocument, default=list)
+    # A job without an error holds SQL NULL, not JSON null.
     error: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     callback_url: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, literal, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from registry.keys.tables import ModelCooldownRow
 from registry.orm import UTCDateTime
+from registry.upsert import conflict_insert
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,8 @@ def _count_failure(
     returns (row id, consecutive failures). Both dialects spell the upsert alike."""
     team_id, provider_id, model = scope
     M = ModelCooldownRow
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (
-        insert(M)
+        conflict_insert(session, M)
         .values(
             team_id=team_id,
             provider_id=provider_id,

@@ -9,7 +9,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 import registry.all_tables  # noqa: F401  (registers every table on Base.metadata)
-from registry.orm import Base, UTCDateTime
+from registry.orm import Base, JsonDocumentType, UTCDateTime
 
 config = context.config
 
@@ -18,6 +18,13 @@ def _render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | 
     # Migrations must not import application types: render them as plain SQL types.
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if kind == "type" and isinstance(obj, JsonDocumentType):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        null = "none_as_null=True, " if obj.none_as_null else ""
+        return (
+            f"sa.JSON({null.rstrip(', ')}).with_variant("
+            f'postgresql.JSONB({null}astext_type=sa.Text()), "postgresql")'
+        )
     return False
 
 

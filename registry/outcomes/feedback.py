@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from registry.domain import Team
@@ -24,6 +23,7 @@ from registry.orm import utcnow
 from registry.outcomes.domain import FeedbackStatus, check_metrics, check_request_id, check_score
 from registry.outcomes.rollups import RollupDelta, minute_of
 from registry.outcomes.tables import OutcomeRow, PendingFeedbackRow
+from registry.upsert import conflict_insert
 
 P, OUT = PendingFeedbackRow, OutcomeRow
 
@@ -68,9 +68,8 @@ def _merge_pending(
     metrics: dict[str, float],
     now: datetime,
 ) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
-        insert(P)
+        conflict_insert(session, P)
         .values(request_id=request_id, team_id=team_id, quality=None, metrics={}, received_at=now)
         .on_conflict_do_nothing()
     )

@@ -13,7 +13,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -24,17 +23,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
+from registry.orm import Base, JsonDocument, NullableJson, UTCDateTime, utcnow
 
 # Sums of squares and of scores: NUMERIC on PostgreSQL, so that a window's sums do not
 # depend on the order rows were added (exactly equal to sums over raw rows); SQLite has
 # only doubles.
 ExactNumber = Numeric(asdecimal=False).with_variant(Float(), "sqlite")
-# An outcome without custom metrics holds SQL NULL (what COPY writes), not JSON null.
-NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class HistogramMetric(StrEnum):
@@ -67,6 +63,7 @@ class OutcomeRow(Base):
     price_id: Mapped[int | None] = mapped_column(Integer)
     routing_key_hash: Mapped[int | None] = mapped_column(BigInteger)
     quality: Mapped[float | None] = mapped_column(Float)
+    # Without custom metrics: SQL NULL (what COPY writes), not JSON null.
     metrics: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_key_id: Mapped[int | None] = mapped_column(Integer)

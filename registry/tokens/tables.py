@@ -4,23 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from registry.orm import Base, JsonDocument, UTCDateTime, utcnow
+from registry.orm import Base, JsonDocument, UTCDateTime, partial_index, utcnow
 
 
 class ApiTokenRow(Base):
     __tablename__ = "api_tokens"
     __table_args__ = (
         # A label names one live token per team; a revoked token's label can be reused.
-        Index(
-            "uq_api_tokens_live_label",
-            "team_id",
-            "label",
-            unique=True,
-            postgresql_where=text("revoked_at IS NULL"),
-            sqlite_where=text("revoked_at IS NULL"),
+        partial_index(
+            "uq_api_tokens_live_label", "team_id", "label", unique=True, where="revoked_at IS NULL"
         ),
     )
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from registry.domain import Team
 from registry.errors import translate_database_errors
 from registry.orm import utcnow
+from registry.upsert import conflict_insert
 from registry.usage.budgets import Budget, BudgetRepository, period_bounds, spent_in
 from registry.usage.tables import BudgetAllowanceRow, BudgetKind, BudgetRow
 
@@ -63,8 +63,8 @@ def _locked(session: Session, budget_id: int, start: date) -> BudgetAllowanceRow
         "granted_micro_usd": 0,
         "updated_at": utcnow(),
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(BudgetAllowanceRow).values(**values).on_conflict_do_nothing())
+    insert = conflict_insert(session, BudgetAllowanceRow)
+    session.execute(insert.values(**values).on_conflict_do_nothing())
     row = session.get(
         BudgetAllowanceRow, (budget_id, start), with_for_update=True, populate_existing=True
     )

@@ -71,3 +71,12 @@ def test_every_line_the_consoles_print_escapes_control_characters(
     captured = capsys.readouterr()
     assert captured.err == "key \\x1b[2Jlabel cannot be opened\n"
     assert captured.out == "two\nlines, one \\x1b[2J\n"
+
+
+def test_emoji_codes_print_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    from modelops.cli import output
+
+    output.print_table("t", ["note"], [(":warning: see :smile:",)])
+    output.say("done :+1:")
+    out = capsys.readouterr().out
+    assert ":warning: see :smile:" in out and "done :+1:" in out
