@@ -1,25 +1,21 @@
 """Runtime settings: the one place that reads MODELOPS_* environment variables.
 
 Built in entry points only (`Settings()` in the CLI, `create_app(settings)` in
-the gateway), never at import time. A pydantic model that reads its fields from the
-environment itself: pydantic-settings did the same for these plain fields, but importing
-it (its dotenv, CLI and cloud sources) cost every CLI command ~15 ms.
+the gateway), never at import time.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-ENV_PREFIX = "MODELOPS_"
 DEFAULT_DATA_DIR = Path(".modelops")
 SUPPORTED_DRIVERS = ("sqlite", "postgresql+psycopg")
 MASTER_KEY_BYTES = 32
@@ -31,13 +27,10 @@ class ConfigurationError(Exception):
     """The environment names something unusable; the message names the variable."""
 
 
-class Settings(BaseModel):
-    """modelops configuration, validated when built so a bad value fails at start.
+class Settings(BaseSettings):
+    """modelops configuration, validated when built so a bad value fails at start."""
 
-    A field not passed in comes from `MODELOPS_<FIELD>` (any case), if that is set.
-    """
-
-    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="MODELOPS_", extra="ignore", frozen=True)
 
     database_url: str = Field(
         default="",
@@ -86,20 +79,6 @@ class Settings(BaseModel):
         "(`<public_url>/v1/webhooks/<provider>`); empty: generation jobs are polled only.",
     )
     outcome_flush_interval_ms: int = Field(default=100, ge=1, le=60_000)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_environment(cls, given: Any) -> Any:
-        if not isinstance(given, dict):
-            return given
-        environment = {name.lower(): value for name, value in os.environ.items()}
-        prefix = ENV_PREFIX.lower()
-        found = {
-            field: environment[prefix + field]
-            for field in cls.model_fields
-            if prefix + field in environment
-        }
-        return {**found, **given}
 
     @field_validator("database_url")
     @classmethod

@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NOT_FOR_READS = (
     "prefect", "alembic", "httpx", "numpy", "scipy", "sklearn", "yaml", "uvicorn",
     "adapters", "dispatch", "flows", "tasks", "gateway", "analysis",
-    "pydantic_settings", "dotenv",
 )  # fmt: skip
 # Modules of packages a read command does use, that it has no use for on SQLite (~16 ms and
 # ~2 ms): SQLAlchemy's PostgreSQL dialect, rich's table of emoji codes.
