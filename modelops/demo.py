@@ -36,7 +36,7 @@ from flows.promote import PromoteOutcome, promote
 from flows.register_model import register_model
 from modelops import demo_live, demo_usage
 from modelops.cli.models_cmd import print_ledger
-from modelops.cli.output import say
+from modelops.cli.output import say_markup
 from modelops.demo_gateway import (
     AFTER_ROLLBACK,
     CHATS,
@@ -91,20 +91,21 @@ def run_demo(data_root: Path, *, serve: bool = False) -> None:
     settings = prepare(data_root)
     rt = open_runtime(settings, check_schema=False, create=True)
     before, after = upgrade(rt.engine)
-    say(f"[bold]modelops demo[/bold]: SQLite at {settings.resolved_database_url}")
-    say(f"1. schema migrated {before or 'empty'} -> {after}")
+    say_markup(f"[bold]modelops demo[/bold]: SQLite at {settings.resolved_database_url}")
+    say_markup(f"1. schema migrated {before or 'empty'} -> {after}")
     try:
         _lifecycle(rt)
         show_dashboard(rt, serve=serve, step="17.")
     finally:
         rt.close()
     command = ".venv/bin/modelops" if Path(".venv/bin/modelops").exists() else "modelops"
-    say(f"\nexplore it: MODELOPS_DATA_DIR={settings.data_dir} {command} models history {MODEL}")
+    explore = f"MODELOPS_DATA_DIR={settings.data_dir} {command} models history {MODEL}"
+    say_markup(f"\nexplore it: {explore}")
 
 
 def _lifecycle(rt: Runtime) -> None:
     registered = asyncio.run(register_model(RegisterModelParams(model=MODEL, actor="demo")))
-    say(
+    say_markup(
         f"2. register-model: catalog synced; {MODEL} v{registered.version} = "
         f"{registered.provider_model_id}, trained on the bootstrap set, now {registered.stage}"
     )
@@ -117,7 +118,7 @@ def _lifecycle(rt: Runtime) -> None:
     scored = _evaluate(challenger.version)
     _report_evaluation("8.", challenger.version, scored)
     if not scored.passed:
-        say("   the challenger did not pass its gates, so production stays as it is")
+        say_markup("   the challenger did not pass its gates, so production stays as it is")
         _print_ledger(rt)
         return
     with demo_live.live_gateway(rt) as live:
@@ -134,9 +135,10 @@ def _lifecycle(rt: Runtime) -> None:
                 rt.require_team(session),
                 RollbackRequest(model=MODEL, actor="demo", reason="demo: roll back the challenger"),
             )
-        say(f"13. rollback: v{result.replaced} taken down, v{result.version.version} restored")
+        restored = result.version.version
+        say_markup(f"13. rollback: v{result.replaced} taken down, v{restored} restored")
         _traffic_after_rollback(gw, result.version.version)
-    say("14. what the gateway recorded, per version:")
+    say_markup("14. what the gateway recorded, per version:")
     report(rt, gw)
     _print_ledger(rt, between)
     _rollouts(rt, "15.")
@@ -154,13 +156,13 @@ def _rollouts(rt: Runtime, step: str) -> None:
 def _traffic(gw: DemoGateway, version: int) -> None:
     batch = tickets()
     right, _ = invoke_tickets(gw, batch[:INVOKED])
-    say(
+    say_markup(
         f"   gateway on {gw.url}: endpoint {gw.endpoint!r} serves v{version}; {INVOKED} "
         f"tickets through POST /v1/endpoints/{gw.endpoint}/invoke, {right} classified as a "
         "person had"
     )
     answers = chat_tickets(gw, batch[INVOKED : INVOKED + CHATS])
-    say(
+    say_markup(
         f"   the official openai client, base_url {gw.url}/v1: {len(answers)} chat "
         f"completions (e.g. {answers[0]!r})"
     )
@@ -170,7 +172,7 @@ def _traffic_after_rollback(gw: DemoGateway, version: int) -> None:
     wait_for_version(gw, version)
     batch = tickets()[INVOKED + CHATS : INVOKED + CHATS + AFTER_ROLLBACK]
     right, _ = invoke_tickets(gw, batch)
-    say(
+    say_markup(
         f"   the endpoint followed the rollback: {len(batch)} more tickets served by "
         f"v{version}, {right} classified as a person had"
     )
@@ -179,7 +181,7 @@ def _traffic_after_rollback(gw: DemoGateway, version: int) -> None:
 def _fine_tune(step: str, training: TrainingSettings) -> FineTuneOutcome:
     params = FineTuneParams(model=MODEL, training=training, actor="demo", poll_seconds=0.5)
     tuned = asyncio.run(fine_tune(params))
-    say(
+    say_markup(
         f"{step} fine-tune: v{tuned.version} from v{tuned.parent_version} on {tuned.examples} "
         f"examples (sha256 {tuned.dataset_sha256[:12]}), job {tuned.fine_tune_job_id}, "
         f"now {tuned.stage}"
@@ -192,14 +194,14 @@ def _evaluate(version: int) -> EvaluateOutcome:
 
 
 def _report_evaluation(step: str, version: int, scored: EvaluateOutcome) -> None:
-    say(
+    say_markup(
         f"{step} evaluate v{version}: accuracy {scored.accuracy:.3f} "
         f"[{scored.accuracy_low:.3f}, {scored.accuracy_high:.3f}] on {scored.examples} "
         f"examples, p95 {scored.latency_p95_ms:.1f} ms; {scored.versus_champion}; "
         f"now {scored.stage}"
     )
     for failure in scored.gate_failures:
-        say(f"   gate failed: {failure}")
+        say_markup(f"   gate failed: {failure}")
 
 
 def _enrol_approvers(rt: Runtime) -> dict[str, SecretStr]:
@@ -209,7 +211,7 @@ def _enrol_approvers(rt: Runtime) -> dict[str, SecretStr]:
     with rt.transaction() as session:
         approvers = ApproverRepository(session, rt.require_team(session), ring)
         apps = {name: approvers.enroll(name).secret for name in APPROVERS}
-    say(
+    say_markup(
         f"6. approvers {' and '.join(APPROVERS)} enrolled: each got a TOTP secret (RFC 6238), "
         "stored sealed under the master key; the demo plays their authenticator apps, "
         "computing each code from the secret as the app would"
@@ -226,13 +228,13 @@ def _promote(step: str, version: int, *, reviewer: str, app: SecretStr) -> Promo
     )
     runner.start()
     approval = _wait_for(lambda: _paused_approval(version), what="the approval to open")
-    say(
+    say_markup(
         f"{step} promote v{version}: approval #{approval.id} needs one of "
         f"{', '.join(approval.approvers)} (four eyes: not {approval.requester}); "
         f"the run is paused in Prefect"
     )
     code = code_at(app.get_secret_value(), time.time())
-    say(
+    say_markup(
         f"   {reviewer}'s authenticator app shows a six-digit code (computed by the demo); "
         f"answering as {reviewer} through the Prefect API, as the UI's Resume form does"
     )
@@ -249,7 +251,7 @@ def _promote(step: str, version: int, *, reviewer: str, app: SecretStr) -> Promo
         raise outcome
     replaced = f"; v{outcome.replaced} archived" if outcome.replaced else ""
     approvers = ", ".join(outcome.approved_by)
-    say(f"   v{version} is now {outcome.stage} (approved by {approvers}){replaced}")
+    say_markup(f"   v{version} is now {outcome.stage} (approved by {approvers}){replaced}")
     return outcome
 
 
@@ -292,7 +294,7 @@ def _print_ledger(rt: Runtime, between: datetime | None = None) -> None:
         ledger = LedgerRepository(session, team)
         entries = ledger.history(model)
         then = ledger.production_at(model, between) if between else None
-    say("")
+    say_markup("")
     print_ledger(MODEL, entries)
     if between is not None:
-        say(f"production just before the rollback ({between:%H:%M:%S} UTC): v{then}")
+        say_markup(f"production just before the rollback ({between:%H:%M:%S} UTC): v{then}")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.ab_test import ABTestOutcome, ab_test
 from flows.params import ABTestParams, LookCadence
 from modelops.abtest_traffic import TrafficSource
-from modelops.cli.output import say
+from modelops.cli.output import say_markup
 from registry.abtests import ABTest, ABTestDefinition, ABTestRepository, ABTestStatus
 from registry.abtests.lifecycle import create_test
 from registry.domain import Team
@@ -50,7 +50,7 @@ def run(
     traffic.send(ENDPOINT, 2 * BATCH)  # current traffic, all on a: what the plan sizes from
     with sessions.begin() as session:
         test = create_test(session, team, _definition(a, b))
-    say(
+    say_markup(
         f"{step} ab-test #{test.id}: v{a} (a) vs v{b} (b), 50/50 on {ENDPOINT}, sticky by "
         f"routing key; sequential, alpha 0.05, MDE 3 points, guardrail p95 latency +25%; "
         f"{escape(_plan_text(test))}"
@@ -60,9 +60,10 @@ def run(
     outcome = start_flow(params)
     final = drive(traffic, ENDPOINT, _looks_of(sessions, team, test.id), BATCH, max_batches)
     result = outcome.wait()
-    say(f"   after {final.looks} looks: [bold]{result.verdict}[/bold]: {escape(result.reason)}")
-    say(f"   {escape(result.action)}")
-    say(f"   details: modelops ab show {test.id}")
+    verdict = f"[bold]{result.verdict}[/bold]: {escape(result.reason)}"
+    say_markup(f"   after {final.looks} looks: {verdict}")
+    say_markup(f"   {escape(result.action)}")
+    say_markup(f"   details: modelops ab show {test.id}")
     with sessions.begin() as session:
         return ABTestRepository(session, team).get(test.id)
 

@@ -18,7 +18,7 @@ import httpx
 import uvicorn
 
 from gateway.app import create_app
-from modelops.cli.output import say
+from modelops.cli.output import say_markup
 from modelops.runtime import Runtime
 from modelops.settings import Settings
 from registry.endpoints import EndpointRepository, NewEndpoint, create_endpoint
@@ -82,19 +82,23 @@ def show_dashboard(rt: Runtime, *, serve: bool, step: str) -> None:
     """With `serve`: the gateway again, its dashboard's address and a token to sign in with,
     until Ctrl-C. Without: how to get there."""
     if not serve:
-        say(f"{step} the dashboard: `modelops demo --serve` keeps the gateway up, shows its /ui")
+        say_markup(
+            f"{step} the dashboard: `modelops demo --serve` keeps the gateway up, shows its /ui"
+        )
         return
     with rt.transaction() as session:
         team = rt.require_team(session)
         token = TokenRepository(session, team).create("dashboard", [Scope.INVOKE]).token
     with serving(rt.settings) as url:
-        say(f"{step} dashboard: {url}/ui/ (sign in with the demo's token below; Ctrl-C stops it)")
-        say(f"   {token.get_secret_value()}")
+        say_markup(
+            f"{step} dashboard: {url}/ui/ (sign in with the demo's token below; Ctrl-C stops it)"
+        )
+        say_markup(f"   {token.get_secret_value()}")
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
-            say("   gateway stopped")
+            say_markup("   gateway stopped")
 
 
 def tickets() -> list[tuple[str, str]]:
@@ -161,10 +165,10 @@ def report(rt: Runtime, gw: DemoGateway) -> None:
         since = gw.started.replace(second=0, microsecond=0)  # rollups are whole minutes
         until = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=1)
         stats = window_stats(session, team, endpoint.id, since, until)
-    say("   version  requests  error rate  p95 latency (from the rollups)")
+    say_markup("   version  requests  error rate  p95 latency (from the rollups)")
     for version_id, window in sorted(stats.items(), key=lambda item: numbers[item[0]]):
         p95 = window.latency_histogram.quantile(0.95)
         shown = "-" if p95 is None else f"{p95.estimate_ms:.2f} ms"
         errors = window.errors.successes / window.requests
         version = f"v{numbers[version_id]}"
-        say(f"   {version:>7}  {window.requests:>8}  {errors:>10.1%}  {shown:>11}")
+        say_markup(f"   {version:>7}  {window.requests:>8}  {errors:>10.1%}  {shown:>11}")

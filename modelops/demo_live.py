@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from modelops import demo_abtest, demo_alerts, demo_jobs
 from modelops.abtest_traffic import GatewayTraffic
-from modelops.cli.output import say
+from modelops.cli.output import say_markup
 from modelops.demo_gateway import serving, tickets
 from modelops.runtime import Runtime
 from registry.domain import Team
@@ -83,7 +83,7 @@ def alert_burst(live: LiveGateway, *, step: str) -> demo_alerts.AlertsDemo:
     with live.rt.transaction() as session:
         new = NewEndpoint(name=PROD_ENDPOINT, model=MODEL, actor="demo", reason="demo: alerts")
         create_endpoint(session, live.team, new)
-    say(
+    say_markup(
         f"{step} alerts: the catalog's error-rate rule (critical above 5% over 5m, for 2m, "
         f"at least 20 requests); {BURST_OK + BURST_FAILED} requests through the gateway on "
         f"{PROD_ENDPOINT}, {BURST_FAILED} of them refused (a client bug: no user message)"
@@ -94,10 +94,10 @@ def alert_burst(live: LiveGateway, *, step: str) -> demo_alerts.AlertsDemo:
         team=live.team,
         ring=live.ring,
         endpoint=PROD_ENDPOINT,
-        say=say,
+        say=say_markup,
     )
     alert = demo.alert
-    say(
+    say_markup(
         f"   alert #{alert.id} {alert.rule} fired at {alert.fired_at:%H:%M} and resolved at "
         f"{alert.resolved_at:%H:%M} (the demo evaluates the coming minutes' windows back to "
         f"back instead of waiting for the scheduled monitor); {len(demo.received)} "
@@ -118,7 +118,7 @@ def _burst(live: LiveGateway, endpoint: str) -> None:
             answer = client.post("/v1/chat/completions", json=body)
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
     shown = ", ".join(f"{count} x HTTP {status}" for status, count in sorted(statuses.items()))
-    say(f"   the gateway answered {shown}")
+    say_markup(f"   the gateway answered {shown}")
     _until_stored(live, endpoint, BURST_OK + BURST_FAILED)
 
 
@@ -152,7 +152,7 @@ def ab_test(live: LiveGateway, *, step: str) -> None:
     )
     test = demo_abtest.run(traffic, live.rt.sessions, live.team, step=step)
     served = ", ".join(f"v{v} {n}" for v, n in sorted(traffic.sent.items()))
-    say(
+    say_markup(
         f"   through the gateway: {sum(traffic.sent.values())} requests resolved ({served}; "
         f"the first {2 * demo_abtest.BATCH} before the test, all on v{a}), each outcome "
         f"reported by its client (success drawn at v{a} {SUCCESS_A:.0%}, v{b} "
@@ -163,7 +163,7 @@ def ab_test(live: LiveGateway, *, step: str) -> None:
             endpoint=demo_abtest.ENDPOINT, actor="demo", reason="demo: the A/B test is over"
         )
         undeploy_endpoint(session, live.team, change)
-    say(
+    say_markup(
         f"   {demo_abtest.ENDPOINT} undeployed now that the test is over "
         "(its routes stay on record)"
     )
@@ -172,7 +172,7 @@ def ab_test(live: LiveGateway, *, step: str) -> None:
 def generation_job(live: LiveGateway, *, step: str) -> demo_jobs.DemoJobReport:
     rt = live.rt
     endpoint = demo_jobs.prepare(rt.sessions, live.team, live.ring, rt.settings.data_dir)
-    say(
+    say_markup(
         f"{step} generation job: {demo_jobs.MODEL} (text-to-image) on the local media provider, "
         f"which renders a PNG {demo_jobs.RENDER_SECONDS} s after a request and POSTs a signed "
         f"webhook to {live.url}/v1/webhooks/{demo_jobs.PROVIDER}"
@@ -180,7 +180,7 @@ def generation_job(live: LiveGateway, *, step: str) -> demo_jobs.DemoJobReport:
     out_dir = rt.settings.data_dir / "jobs"
     out_dir.mkdir(parents=True, exist_ok=True)
     return asyncio.run(
-        demo_jobs.run(live.url, live.token, rt.sessions, live.team, out_dir, say=say,
+        demo_jobs.run(live.url, live.token, rt.sessions, live.team, out_dir, say=say_markup,
                       endpoint=endpoint)
     )  # fmt: skip
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows.deploy import DeployOutcome, deploy, undeploy
 from flows.params import DeployLooks, DeployParams, DeploySmoke, UndeployParams
 from modelops.abtest_traffic import SyntheticTraffic
-from modelops.cli.output import say
+from modelops.cli.output import say_markup
 from modelops.demo_gateway import serving
 from modelops.settings import Settings
 from registry.domain import Team
@@ -69,7 +69,7 @@ def run(
     canary promoted, a broken one rolled back, then a blue-green switch."""
     with sessions.begin() as session:
         stable, good, broken = _versions(session, team)
-    say(
+    say_markup(
         f"{step} deploy by canary onto {ENDPOINT} (serving v{stable}): steps "
         f"{', '.join(f'{w}%' for w in POLICY.steps or [])}; each step needs {POLICY.min_samples} "
         f"requests a version and is judged after every {BATCH} (error rate within "
@@ -80,15 +80,15 @@ def run(
     latency = {stable: 40.0, good: 38.0, broken: 41.0}
     traffic = SyntheticTraffic(sessions, team, success=success, median_latency_ms=latency, seed=12)
     promoted = _deploy(sessions, team, traffic, _params(good, POLICY))
-    say(f"   v{good}: [bold]{promoted.status}[/bold]: {escape(promoted.outcome)}")
-    say(f"   v{broken}: its provider fails a tenth of requests")
+    say_markup(f"   v{good}: [bold]{promoted.status}[/bold]: {escape(promoted.outcome)}")
+    say_markup(f"   v{broken}: its provider fails a tenth of requests")
     rolled = _deploy(sessions, team, traffic, _params(broken, POLICY))
-    say(f"   v{broken}: [bold]{rolled.status}[/bold] in step {rolled.step}")
+    say_markup(f"   v{broken}: [bold]{rolled.status}[/bold] in step {rolled.step}")
     deciding = _last_measurement(sessions, team, rolled.rollout_id)
-    say(f"   the deciding measurement: {escape(_numbers(deciding))}")
+    say_markup(f"   the deciding measurement: {escape(_numbers(deciding))}")
     for reason in deciding.reasons:
-        say(f"     {escape(reason)}")
-    say(f"   details: modelops rollouts show {rolled.rollout_id}")
+        say_markup(f"     {escape(reason)}")
+    say_markup(f"   details: modelops rollouts show {rolled.rollout_id}")
     _blue_green(sessions, team, settings, good)
 
 
@@ -100,7 +100,8 @@ def _blue_green(
     with sessions.begin() as session:
         candidate, dataset = _blue_green_version(session, team)
     window = BLUE_GREEN.rollback_window_seconds
-    say(f"   blue-green: v{candidate} gets a preview route on {ENDPOINT} (no user traffic), a "
+    say_markup(
+        f"   blue-green: v{candidate} gets a preview route on {ENDPOINT} (no user traffic), a "
         f"smoke evaluation through the gateway, then the switch; v{stable} stays warm for "
         f"{window}s after it")  # fmt: skip
     success, latency = {stable: 0.99, candidate: 0.99}, {stable: 38.0, candidate: 37.0}
@@ -118,18 +119,19 @@ def _blue_green(
         ]
         served = _served_before(session, team, switched.rollout_id, switch.at)
     smoked, watched = looked[0], looked[-1]
-    say(f"     smoke on the preview: {escape('; '.join(c.detail for c in smoked.checks))} -> "
-        f"[bold]{smoked.verdict}[/bold]")  # fmt: skip
-    say(f"     while previewed, requests served: {_counts(served)} (the preview: the smoke's "
-        "only)")  # fmt: skip
+    details = escape("; ".join(c.detail for c in smoked.checks))
+    say_markup(f"     smoke on the preview: {details} -> [bold]{smoked.verdict}[/bold]")
+    say_markup(
+        f"     while previewed, requests served: {_counts(served)} (the preview: the smoke's only)"
+    )
     routes = ", ".join(f"v{r.version}={r.weight}% {r.role}" for r in switch.routes)
-    say(f"     switched: {routes}")
-    say(f"     watched for {window}s against v{stable}'s last hour: {_numbers(watched)} -> "
+    say_markup(f"     switched: {routes}")
+    say_markup(f"     watched for {window}s against v{stable}'s last hour: {_numbers(watched)} -> "
         f"[bold]{watched.verdict}[/bold]")  # fmt: skip
-    say(f"   v{candidate}: [bold]{switched.status}[/bold]: {escape(switched.outcome)}")
+    say_markup(f"   v{candidate}: [bold]{switched.status}[/bold]: {escape(switched.outcome)}")
     ended = asyncio.run(undeploy(UndeployParams(endpoint=ENDPOINT, actor="demo",
                                                 reason="demo: the rollouts are done")))  # fmt: skip
-    say(f"   undeploy: {ended.endpoint} is {ended.status} (its routes kept for the record: "
+    say_markup(f"   undeploy: {ended.endpoint} is {ended.status} (its routes kept for the record: "
         f"{ended.routes})")  # fmt: skip
 
 
@@ -205,7 +207,7 @@ def _narrate(measurements: list[Measurement]) -> None:
             continue
         held = f" (after {len(_HELD)} undecided looks)" if _HELD else ""
         _HELD.clear()
-        say(f"     step {m.step + 1}, measurement {m.number}{held}: {_numbers(m)} -> "
+        say_markup(f"     step {m.step + 1}, measurement {m.number}{held}: {_numbers(m)} -> "
             f"[bold]{m.verdict}[/bold]")  # fmt: skip
 
 

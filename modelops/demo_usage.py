@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import httpx
 
-from modelops.cli.output import print_table, say
+from modelops.cli.output import print_table, say_markup
 from modelops.demo_gateway import serving
 from modelops.runtime import Runtime
 from registry.endpoints import NewEndpoint, create_endpoint
@@ -34,7 +34,7 @@ def run(rt: Runtime, model: str, version: int, step: str) -> None:
         BudgetRepository(session, team).set("team-daily", 25 * MICRO, "day", "soft", None, "demo")
     with serving(rt.settings) as url:  # stores every reported outcome before it exits
         _report_batch(url, token.get_secret_value(), version)
-    say(
+    say_markup(
         f"{step} a batch job reported {BATCH} outcomes of its own calls through POST "
         f"/v1/outcomes ({TIMED_OUT} timed out); the gateway priced them from the catalog"
     )
@@ -51,13 +51,13 @@ def run(rt: Runtime, model: str, version: int, step: str) -> None:
     ]  # fmt: skip
     columns = ["day", "version", "requests", "errors", "input tok", "output tok", "cost USD"]
     print_table("   usage today (modelops usage --by version)", columns, rows)
-    say(f"   budget {budget.budget.name}: {budget.spent_micro_usd / MICRO:.6f} of "
+    say_markup(f"   budget {budget.budget.name}: {budget.spent_micro_usd / MICRO:.6f} of "
         f"{budget.budget.limit_micro_usd / MICRO:.2f} USD spent today (soft)")  # fmt: skip
     if found:
-        say(f"   recommendation: {found[0].title}")
-        say(f"   the test behind it: {found[0].test}")
+        say_markup(f"   recommendation: {found[0].title}")
+        say_markup(f"   the test behind it: {found[0].test}")
     else:
-        say("   no recommendation: no measured condition holds")
+        say_markup("   no recommendation: no measured condition holds")
 
 
 def _report_batch(url: str, token: str, version: int) -> None:

@@ -138,10 +138,10 @@ def show_cmd(test_id: TestId, json: JsonFlag = False) -> None:
     if json:
         print_json({**ab_test_json(test), "looks_detail": [look_json(look) for look in looks]})
         return
-    say(f"[bold]A/B test #{test.id}[/bold] ({test.status}): {_summary(test)}")
+    say(f"A/B test #{test.id} ({test.status}): {_summary(test)}")
     say(f"plan: {_plan_text(test)}")
     if test.verdict is not None:
-        say(f"verdict: [bold]{test.verdict}[/bold]: {_plain(test.verdict_reason)}")
+        say(f"verdict: {test.verdict}: {_plain(test.verdict_reason)}")
     if test.action:
         say(f"done: {_plain(test.action)}")
     if looks:
@@ -306,7 +306,5 @@ def _metric_cells(m: MetricResult) -> tuple[str, ...]:
 
 
 def _plain(text: str) -> str:
-    """Text from the database, printed as it is (no rich markup, no control characters)."""
-    from rich.markup import escape
-
-    return escape("".join(c if c.isprintable() else " " for c in text))
+    """Text from the database on one line (the output layer prints it as it is)."""
+    return "".join(c if c.isprintable() else " " for c in text)

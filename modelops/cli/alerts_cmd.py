@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from modelops.cli.context import runtime
@@ -107,7 +106,7 @@ def _facts(alert: Alert) -> dict[str, object]:
 
 
 def _plain(value: object) -> str:
-    return escape(str(value))
+    return str(value)
 
 
 @app.command("ack")

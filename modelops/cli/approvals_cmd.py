@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from modelops.cli.arguments import INT32_MAX, single_line
 from modelops.cli.context import runtime
@@ -97,22 +96,15 @@ def show_cmd(approval_id: ApprovalId, json: JsonFlag = False) -> None:
     rule = f"{approval.min_approvals} of {', '.join(approval.approvers) or 'anyone'}"
     four_eyes = " (four eyes)" if approval.four_eyes else ""
     say(
-        escape(
-            f"approval {approval.id}: {approval.model} v{approval.version} to "
-            f"{approval.target_stage}, requested by {approval.requester}; needs {rule}{four_eyes}"
-        )
+        f"approval {approval.id}: {approval.model} v{approval.version} to "
+        f"{approval.target_stage}, requested by {approval.requester}; needs {rule}{four_eyes}"
     )
     expires = f"{approval.expires_at:%Y-%m-%d %H:%M:%S} UTC" if approval.expires_at else "never"
     say(f"status {approval.status}; expires {expires}; flow run {approval.flow_run_id or '-'}")
     if approval.status is ApprovalStatus.PENDING:
         problem = unanswerable_reason(approval, utcnow())
-        say(
-            escape(
-                f"cannot be answered: {problem}"
-                if problem
-                else "its promote run is waiting for answers"
-            )
-        )
+        waiting = "its promote run is waiting for answers"
+        say(f"cannot be answered: {problem}" if problem else waiting)
     print_table(
         "decisions",
         ["reviewer", "decision", "at", "comment"],
@@ -164,7 +156,7 @@ def _answer(approval_id: int, *, approve: bool, reviewer: str, comment: str, wai
             message = f"{exc}; {_settle_hint(approval_id)}" if exc.finished else str(exc)
             raise CliError(message) from None
         verb = "approve" if approve else "reject"
-        say(escape(f"sent {review.reviewer}'s answer ({verb}) to approval {approval_id}"))
+        say(f"sent {review.reviewer}'s answer ({verb}) to approval {approval_id}")
         if wait > 0:
             _report_when_taken(rt, approval, review.reviewer, wait)
 
@@ -252,7 +244,7 @@ def expire_cmd(
             )
         with rt.transaction() as session:
             expire(session, rt.require_team(session), approval_id)
-    say(escape(f"approval {approval_id} expired ({problem or 'forced'}); nothing was promoted"))
+    say(f"approval {approval_id} expired ({problem or 'forced'}); nothing was promoted")
     if approval.flow_run_id:
         _cancel_run(approval.flow_run_id, approval_id)
 
@@ -263,7 +255,7 @@ def _cancel_run(flow_run_id: str, approval_id: int) -> None:
     try:
         state = cancel_paused_run(flow_run_id, f"approval {approval_id} expired: its run was gone")
     except Exception as exc:  # the approval is settled; Prefect's side is tidying only
-        say(escape(f"flow run {flow_run_id} left as it is (Prefect: {type(exc).__name__})"))
+        say(f"flow run {flow_run_id} left as it is (Prefect: {type(exc).__name__})")
         return
     if state is not None and state.value == "PAUSED":
         say(f"flow run {flow_run_id} cancelled in Prefect")

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from pydantic import SecretStr
-from rich.markup import escape
 from sqlalchemy.orm import Session
 
 from modelops.cli.context import runtime
@@ -107,8 +106,7 @@ def add_cmd(
         once = {"secret": secret} if generate_secret else {}
         print_json(channel.model_dump(mode="json") | once)
         return
-    shown = escape(channel.url)
-    say(f"added {channel.kind} channel {channel.name} ({shown}) as id {channel.id}")
+    say(f"added {channel.kind} channel {channel.name} ({channel.url}) as id {channel.id}")
     if generate_secret:
         stderr.print("signing secret (shown once; give it to the receiver):", markup=False)
         print(secret)
@@ -173,8 +171,7 @@ def test_cmd(name: ChannelName, json: JsonFlag = False) -> None:
     if json:
         print_json(result)
     elif result.status == "delivered":
-        detail = escape(result.detail)
-        say(f"channel {result.channel}: delivered ({detail}), message {result.message_id}")
+        say(f"channel {result.channel}: delivered ({result.detail}), message {result.message_id}")
     if result.status != "delivered":
         raise CliError(f"channel {result.channel}: not delivered: {result.detail}")
 
@@ -204,7 +201,7 @@ def disable_cmd(
     if json:
         print_json(channel)
     else:
-        say(f"channel {channel.name} disabled: {escape(channel.disabled_reason or '')}")
+        say(f"channel {channel.name} disabled: {channel.disabled_reason or ''}")
 
 
 @app.command("rotate-master")

@@ -243,7 +243,7 @@ def endpoint_json(endpoint: Endpoint) -> dict[str, object]:
 
 def _print_endpoint(endpoint: Endpoint) -> None:
     say(
-        f"[bold]{endpoint.name}[/bold] ({endpoint.environment}, {endpoint.status}) serves "
+        f"{endpoint.name} ({endpoint.environment}, {endpoint.status}) serves "
         f"model {endpoint.model}; revision {endpoint.revision}"
     )
     if endpoint.owner is not None:

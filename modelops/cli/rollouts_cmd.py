@@ -77,7 +77,7 @@ def show_cmd(rollout_id: RolloutId, json: JsonFlag = False) -> None:
         )
         return
     say(
-        f"[bold]rollout #{rollout.id}[/bold] ({rollout.status}): {rollout.model} "
+        f"rollout #{rollout.id} ({rollout.status}): {rollout.model} "
         f"v{rollout.version} on {rollout.endpoint} by {rollout.strategy}, {_step(rollout)}"
     )
     if rollout.outcome:
@@ -227,7 +227,5 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _plain(text: str) -> str:
-    """Text from the database, printed as it is (no rich markup, no control characters)."""
-    from rich.markup import escape
-
-    return escape("".join(c if c.isprintable() else " " for c in text))
+    """Text from the database on one line (the output layer prints it as it is)."""
+    return "".join(c if c.isprintable() else " " for c in text)

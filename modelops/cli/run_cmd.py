@@ -131,22 +131,18 @@ def _print_scheduled(name: str, flow_run: FlowRun, as_json: bool) -> None:
 
 
 def _show_state(seen: StateSeen) -> None:
-    from rich.markup import escape
-
     from modelops.cli.run_outcome import one_line
 
     _, name, message, when = seen
     detail = f": {one_line(message)}" if message else ""
-    say(escape(f"  {when:%H:%M:%S} {name}{detail}"))
+    say(f"  {when:%H:%M:%S} {name}{detail}")
 
 
 def _print_result(flow: str, flow_run: FlowRun, result: object, as_json: bool) -> None:
-    from rich.markup import escape
-
     if as_json:
         print_json({**_identity(flow_run), "state": "COMPLETED", "result": result})
         return
-    say(escape(f"{flow} run {flow_run.name} completed: {result}"))
+    say(f"{flow} run {flow_run.name} completed: {result}")
 
 
 def _print_published(
@@ -154,17 +150,15 @@ def _print_published(
 ) -> None:
     """A worker's run keeps its return value on the worker (Prefect persists none by default):
     what it published is the result this machine can show."""
-    from rich.markup import escape
-
     from modelops.cli.run_outcome import one_line
 
     if as_json:
         print_json({**_identity(flow_run), "state": "COMPLETED", "artifacts": artifacts})
         return
     what = "it published:" if artifacts else "it published no artifacts"
-    say(escape(f"{flow} run {flow_run.name} completed; {what}"))
+    say(f"{flow} run {flow_run.name} completed; {what}")
     for artifact in artifacts:
-        say(escape(f"  {artifact.type} {artifact.key}: {one_line(artifact.description)}"))
+        say(f"  {artifact.type} {artifact.key}: {one_line(artifact.description)}")
     say(f"details: prefect flow-run inspect {flow_run.id}")
 
 

@@ -39,7 +39,9 @@ def test_demo_serve_keeps_the_dashboard_up_until_interrupted(tmp_path: Path) -> 
             if line.startswith("17. dashboard: "):
                 break
         found = re.search(r"(http://127\.0\.0\.1:\d+)/ui/", printed[-1])
-        assert found, "".join(printed)
+        if not found:  # the demo ended early: its stderr says why
+            assert demo.stderr is not None
+            pytest.fail("".join(printed) + demo.stderr.read())
         token = demo.stdout.readline().strip()
         assert token.startswith("mo_")
         client = httpx.Client(base_url=found.group(1))

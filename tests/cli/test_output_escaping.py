@@ -80,3 +80,17 @@ def test_emoji_codes_print_as_written(capsys: pytest.CaptureFixture[str]) -> Non
     output.say("done :+1:")
     out = capsys.readouterr().out
     assert ":warning: see :smile:" in out and "done :+1:" in out
+
+
+def test_stored_text_that_looks_like_markup_prints_as_it_is(cli: Cli, pg_url: str) -> None:
+    """`[redacted]` and `[bold red]…[/]` in a description are data, not rich markup."""
+    engine = make_engine(pg_url)
+    with make_session_factory(engine).begin() as session:
+        seed_model(session, "default")
+        shown = "tickets [redacted] for [bold red]urgent[/] queues"
+        session.execute(update(ModelRow).values(description=shown))
+    engine.dispose()
+    result = cli("models", "show", "support-intent",
+                 env={"MODELOPS_DATABASE_URL": pg_url, "MODELOPS_TEAM": "default"})  # fmt: skip
+    assert result.code == 0, result.err
+    assert shown in result.out
