@@ -148,6 +148,8 @@ def mirror(
 ) -> None:
     """Queue the request for each shadow this key is mirrored to; the answers are only
     recorded (under `<request id>.shadow<version>`), never returned."""
+    if any(preview.version == routed.version for preview in routed.table.previews):
+        return  # a preview's requests are its smoke test, not user traffic to compare with
     for shadow in routed.table.shadow_targets(routed.key.value):
         shadowed = Routed(
             routed.table,

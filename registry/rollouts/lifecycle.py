@@ -10,6 +10,7 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.categories import GENERATION
 from registry.approvals import ApprovalRepository
 from registry.domain import ApprovalStatus, Frozen, Team
 from registry.endpoints import (
@@ -86,7 +87,7 @@ def create_rollout(
         policy = rollout_policy(model.rollout, request.overrides)
         before = endpoints.current_routes(endpoint.id)
         if policy.strategy is Strategy.BLUE_GREEN:
-            _check_blue_green(before, request)
+            _check_blue_green(before, request, model.category)
         if policy.strategy is not Strategy.SHADOW and any(
             c.version == request.version and c.weight == 100 for c in before
         ):
@@ -242,7 +243,14 @@ def _check_version(
     return version
 
 
-def _check_blue_green(before: list[CurrentRoute], request: DeployRequest) -> None:
+def _check_blue_green(before: list[CurrentRoute], request: DeployRequest, category: str) -> None:
+    if category in GENERATION:
+        raise InvalidInputError(
+            f"rollout strategy: blue-green smoke-tests its preview with chat or classification "
+            f"requests, and {request.endpoint!r} serves {category} (generation jobs); use "
+            "canary, rolling, direct or shadow",
+            field="strategy",
+        )
     serving = next((c for c in before if c.version == request.version), None)
     if serving is not None:
         raise InvalidInputError(

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from registry.database import Database
 from registry.endpoints import RouteChange, ShadowedVersion, WeightedVersion, set_routes
+from registry.lifecycle import NewVersion, register_version
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.gateway.conftest import Served
 from tests.gateway.support import (
@@ -183,6 +184,41 @@ def test_shadow_requests_are_recorded_and_never_returned(
     assert served_outcome is not None and served_outcome.model_version_id == 1
     models = [r.json()["model"] for r in openai_server.requests_to("/chat/completions")]
     assert "gpt-fake-2" in models
+
+
+def test_a_preview_answers_only_requests_naming_it_and_is_never_mirrored(
+    served: Served, openai_server: FakeOpenAIServer
+) -> None:
+    database = Database.open(served.world.url)
+    with database.transaction() as session:
+        new = NewVersion(model="chatbot", provider_model_id="gpt-fake-3", actor="ops")
+        register_version(session, served.world.team, new)
+        change = RouteChange(endpoint="assistant", routes=[WeightedVersion(version=1, weight=100)],
+                             shadows=[ShadowedVersion(version=2, percent=100)], previews=[3],
+                             actor="ops", reason="preview v3")  # fmt: skip
+        set_routes(session, served.world.team, change)
+    database.close()
+    auth = {"authorization": f"Bearer {served.world.token}"}
+    preview = {**auth, "x-modelops-preview": "3"}
+    wait_for(
+        lambda: (
+            httpx.post(served.v1 + "/chat/completions", json=CHAT, headers=preview).status_code
+            == 200
+        ),
+        1.0,
+        "the preview is served",
+    )
+    previewed = httpx.post(served.v1 + "/chat/completions", json=CHAT, headers=preview)
+    normal = [httpx.post(served.v1 + "/chat/completions", json=CHAT, headers=auth)
+              for _ in range(20)]  # fmt: skip
+    assert previewed.headers["x-modelops-version"] == "3"
+    assert {r.headers["x-modelops-version"] for r in normal} == {"1"}
+    last = f"{normal[-1].headers['x-modelops-request-id']}.shadow2"
+    wait_for(lambda: served.sink.get(last) is not None, 5, "the normal requests are mirrored")
+    assert served.sink.get(f"{previewed.headers['x-modelops-request-id']}.shadow2") is None
+    mirrored = [r for r in openai_server.requests_to("/chat/completions")
+                if r.json()["model"] == "gpt-fake-2"]  # fmt: skip
+    assert len(mirrored) == len(normal)
 
 
 def test_token_use_is_written_in_a_batch_not_per_request(world: World) -> None:

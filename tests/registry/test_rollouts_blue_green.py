@@ -5,7 +5,7 @@ switches back at once, a quiet window ends in production; refusals change nothin
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.domain import Team
@@ -21,7 +21,7 @@ from registry.rollouts.repository import RolloutRepository
 from registry.rollouts.steps import take_look
 from registry.routing import RouteRole
 from registry.stages import Stage
-from registry.tables import ModelVersionRow
+from registry.tables import ModelRow, ModelVersionRow
 from tests.registry.abtest_support import Clock, traffic
 from tests.registry.rollout_support import (
     ENDPOINT,
@@ -191,6 +191,14 @@ def test_blue_green_refusals_name_the_field_and_change_nothing(
         create_rollout(session, team, request(**{**BLUE_GREEN, "steps": [10, 100]}))
     with sessions.begin() as session, pytest.raises(InvalidInputError, match="already has a route"):
         create_rollout(session, team, request(version=1, **BLUE_GREEN))
+    generating = sessions()  # an image model's endpoint, for this transaction only
+    try:
+        generating.execute(update(ModelRow).values(category="text-to-image"))
+        with pytest.raises(InvalidInputError, match="serves text-to-image"):
+            create_rollout(generating, team, request(**BLUE_GREEN))
+    finally:
+        generating.rollback()
+        generating.close()
     rollout_id = _previewed(sessions, team, clock)
     with (
         sessions.begin() as session,
