@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,7 +23,6 @@ from registry.domain import Team
 from registry.endpoints.domain import Environment, Route
 from registry.endpoints.tables import EndpointRow
 from registry.errors import NotFoundError
-from registry.routing import RouteRole
 from registry.tables import ModelRow
 
 
@@ -110,7 +108,7 @@ class ABTestRepository:
             status=ABTestStatus(row.status),
             definition=ABTestDefinition.model_validate(row.definition),
             plan=Plan.model_validate(row.plan),
-            routes_before=[_route(stored) for stored in row.routes_before],
+            routes_before=[Route.from_stored(stored) for stored in row.routes_before],
             verdict=VerdictKind(row.verdict) if row.verdict else None,
             verdict_reason=row.verdict_reason,
             action=row.action,
@@ -129,10 +127,6 @@ class ABTestRepository:
             select(func.count()).select_from(ABTestLookRow).where(ABTestLookRow.test_id == test_id)
         )
         return int(count or 0)
-
-
-def _route(stored: dict[str, Any]) -> Route:
-    return Route(version=stored["version"], weight=stored["weight"], role=RouteRole(stored["role"]))
 
 
 def _look(row: ABTestLookRow) -> Look:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -57,6 +59,12 @@ class Route(Frozen):
     version: int
     weight: int
     role: RouteRole
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> Route:
+        """A route as ledgers and rollouts keep it in JSON: {version, weight, role}."""
+        role = RouteRole(stored["role"])
+        return cls(version=stored["version"], weight=stored["weight"], role=role)
 
 
 class Endpoint(Frozen):

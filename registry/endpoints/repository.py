@@ -177,10 +177,7 @@ def _current(route: RouteRow, version: ModelVersionRow) -> CurrentRoute:
 
 def _entry(row: RouteLedgerRow, endpoint: str) -> RouteLedgerEntry:
     def routes(stored: list[dict[str, Any]]) -> list[Route]:
-        return [
-            Route(version=r["version"], weight=r["weight"], role=RouteRole(r["role"]))
-            for r in stored
-        ]
+        return [Route.from_stored(r) for r in stored]
 
     return RouteLedgerEntry(
         id=row.id,

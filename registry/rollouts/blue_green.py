@@ -27,6 +27,7 @@ from registry.rollouts.domain import (
     Strategy,
     Verdict,
 )
+from registry.rollouts.judge import limit_check
 from registry.rollouts.lifecycle import begin_step
 from registry.rollouts.repository import RolloutRepository
 from registry.rollouts.routes import apply_routes, step_routes
@@ -69,16 +70,12 @@ def judge_smoke(policy: RolloutPolicy, smoke: SmokeResult, arm: ArmSums) -> list
     accuracy at least the stage gate's `min_accuracy`. Failing any one fails the smoke."""
     allowed = policy.max_error_rate or 0.0
     rate = arm.errors / arm.requests
-    checks = [
-        _limit("smoke_errors", rate, allowed,
-               f"{arm.errors} of {arm.requests} smoke requests failed (allowed: error rate "
-               f"{allowed:g})"),
-    ]  # fmt: skip
-    p95 = p95_ms(arm)
-    if policy.max_p95_latency_ms is not None and p95 is not None:
-        limit = policy.max_p95_latency_ms
-        detail = f"p95 {p95:.1f} ms (limit {limit:g} ms)"
-        checks.append(_limit("smoke_p95_latency_ms", p95, limit, detail))
+    failed = f"error rate {rate:.2%} ({arm.errors} of {arm.requests} smoke requests failed)"
+    checks = [limit_check("smoke_errors", rate, allowed, failed, f"{allowed:.2%}")]
+    p95, most = p95_ms(arm), policy.max_p95_latency_ms
+    if most is not None and p95 is not None:
+        checks.append(limit_check("smoke_p95_latency_ms", p95, most, f"p95 {p95:.1f} ms",
+                                  f"{most:g} ms"))  # fmt: skip
     scored = [a.correct for a in smoke.answers if a.correct is not None]
     if scored:
         checks.append(_accuracy(sum(scored) / len(scored), len(scored), smoke.min_accuracy))
@@ -99,18 +96,6 @@ def _accuracy(accuracy: float, n: int, gate: float | None) -> Check:
         detail=f"{measured} (gate min_accuracy {gate:g})",
         estimate=accuracy,
         margin=gate,
-    )
-
-
-def _limit(name: str, value: float, limit: float, detail: str) -> Check:
-    within = value <= limit
-    return Check(
-        name=name,
-        outcome=Verdict.PASS if within else Verdict.FAIL,
-        reason="within_limit" if within else "over_limit",
-        detail=detail,
-        estimate=value,
-        margin=limit,
     )
 
 

@@ -56,35 +56,28 @@ def judge_step(policy: RolloutPolicy, baseline: ArmSums, candidate: ArmSums) -> 
 def _guards(policy: RolloutPolicy, candidate: ArmSums) -> list[Check]:
     """The absolute limits: the candidate's own error rate and p95 over the window."""
     found = []
-    rate = candidate.error_rate
-    if policy.max_error_rate is not None and rate is not None:
-        over = rate > policy.max_error_rate
-        found.append(
-            Check(
-                name="error_rate_limit",
-                outcome=Verdict.FAIL if over else Verdict.PASS,
-                reason="above_limit" if over else "within_limit",
-                detail=f"error rate {rate:.2%} of {candidate.requests} requests "
-                f"{'exceeds' if over else 'is within'} the limit {policy.max_error_rate:.2%}",
-                estimate=rate,
-                margin=policy.max_error_rate,
-            )
-        )
-    p95 = p95_ms(candidate)
-    if policy.max_p95_latency_ms is not None and p95 is not None:
-        over = p95 > policy.max_p95_latency_ms
-        found.append(
-            Check(
-                name="p95_latency_limit",
-                outcome=Verdict.FAIL if over else Verdict.PASS,
-                reason="above_limit" if over else "within_limit",
-                detail=f"p95 latency {p95:.1f} ms {'exceeds' if over else 'is within'} the "
-                f"limit {policy.max_p95_latency_ms:g} ms",
-                estimate=p95,
-                margin=policy.max_p95_latency_ms,
-            )
-        )
+    rate, limit = candidate.error_rate, policy.max_error_rate
+    if limit is not None and rate is not None:
+        what = f"error rate {rate:.2%} of {candidate.requests} requests"
+        found.append(limit_check("error_rate_limit", rate, limit, what, f"{limit:.2%}"))
+    p95, most = p95_ms(candidate), policy.max_p95_latency_ms
+    if most is not None and p95 is not None:
+        what = f"p95 latency {p95:.1f} ms"
+        found.append(limit_check("p95_latency_limit", p95, most, what, f"{most:g} ms"))
     return found
+
+
+def limit_check(name: str, value: float, limit: float, what: str, shown: str) -> Check:
+    """`value` against an absolute `limit`: above it fails, at or below it passes."""
+    over = value > limit
+    return Check(
+        name=name,
+        outcome=Verdict.FAIL if over else Verdict.PASS,
+        reason="above_limit" if over else "within_limit",
+        detail=f"{what} {'exceeds' if over else 'is within'} the limit {shown}",
+        estimate=value,
+        margin=limit,
+    )
 
 
 def _combine(checks: list[Check]) -> StepVerdict:

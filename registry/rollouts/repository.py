@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -160,7 +159,7 @@ class RolloutRepository:
         ).one()
         version = self._session.get(ModelVersionRow, row.version_id)
         assert version is not None
-        before = [route_of(stored) for stored in row.routes_before]
+        before = [Route.from_stored(stored) for stored in row.routes_before]
         return Rollout(
             id=row.id,
             team=self._team.name,
@@ -198,10 +197,6 @@ class RolloutRepository:
         return int(count or 0)
 
 
-def route_of(stored: dict[str, Any]) -> Route:
-    return Route(version=stored["version"], weight=stored["weight"], role=RouteRole(stored["role"]))
-
-
 def _measurement(row: RolloutMeasurementRow) -> Measurement:
     return Measurement(
         rollout_id=row.rollout_id,
@@ -225,7 +220,7 @@ def _decision(row: RolloutDecisionRow) -> Decision:
         kind=DecisionKind(row.kind),
         actor=row.actor,
         reason=row.reason,
-        routes=[route_of(stored) for stored in row.routes],
+        routes=[Route.from_stored(stored) for stored in row.routes],
         measurement=row.measurement,
         at=row.at,
     )

@@ -93,7 +93,7 @@ def test_demo_walks_the_lifecycle_and_leaves_an_explorable_ledger(tmp_path: Path
         "the deciding measurement: baseline",
         "error_rate: change +0.",
         "blue-green: v6 gets a preview route on support-intent-canary (no user traffic)",
-        "smoke on the preview: 0 of 50 smoke requests failed",
+        "smoke on the preview: error rate 0.00% (0 of 50 smoke requests failed) is within the limit",
         "switched: v6=100% stable, v4=0% preview",
         "v6: succeeded: v6 serves 100% of support-intent-canary",
         "undeploy: support-intent-canary is undeployed",
