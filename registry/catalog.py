@@ -13,6 +13,7 @@ from typing import Generic, TypeVar, get_args
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from registry.catalog_fields import did_you_mean
 from registry.catalog_spec import (
     CATEGORIES,
     POLICY_STAGES,
@@ -20,7 +21,6 @@ from registry.catalog_spec import (
     ROLLOUT_STRATEGIES,
     ModelSpec,
     ProviderSpec,
-    did_you_mean,
 )
 from registry.catalog_yaml import Document, read_catalog_file, type_name
 from registry.errors import InvalidInputError

@@ -15,7 +15,7 @@ from modelops.runtime import Runtime
 from registry.alerts.domain import Alert
 from registry.alerts.repository import AlertRepository
 from registry.alerts.rules import AlertRule, team_rules
-from registry.catalog_spec import format_duration, parse_duration
+from registry.catalog_alerts import format_duration, parse_duration
 from registry.domain import Team
 
 app = typer.Typer(

@@ -17,7 +17,7 @@ from modelops.runtime import Runtime
 from registry.alerts.channel_spec import NewChannel, check_url_option, new_webhook_secret
 from registry.alerts.channels import ChannelRepository, rewrap_channels
 from registry.alerts.domain import Channel, ChannelKind, Severity
-from registry.catalog_spec import format_duration, parse_duration
+from registry.catalog_alerts import format_duration, parse_duration
 from registry.domain import Team
 from registry.keys import MasterKeyring
 from tasks.monitor_delivery import test_channel

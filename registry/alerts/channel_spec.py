@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from registry.alerts.domain import ALERT_EVENT_TYPES, EVENT_TYPES, ChannelKind, Severity, matches
-from registry.catalog_spec import did_you_mean
+from registry.catalog_fields import did_you_mean
 from registry.domain import Frozen
 from registry.errors import InvalidInputError
 

@@ -22,7 +22,7 @@ from registry.alerts.domain import (
     Severity,
 )
 from registry.alerts.tables import ChannelRow, NotificationRow
-from registry.catalog_spec import did_you_mean
+from registry.catalog_fields import did_you_mean
 from registry.domain import Frozen, Team
 from registry.errors import (
     InvalidInputError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from registry.catalog_spec import format_duration
+from registry.catalog_alerts import format_duration
 from registry.outcomes import WindowStats
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import Field
 
-from registry.catalog_spec import EVENT_KINDS
+from registry.catalog_alerts import EVENT_KINDS
 from registry.domain import Frozen
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from registry.alerts.domain import AlertEvent, Severity
 from registry.alerts.tables import AlertEventRow
-from registry.catalog_spec import EVENT_KINDS, did_you_mean
+from registry.catalog_alerts import EVENT_KINDS
+from registry.catalog_fields import did_you_mean
 from registry.domain import Team
 from registry.errors import InvalidInputError, translate_database_errors
 from registry.orm import utcnow

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from registry.alerts.conditions import burn_rate, describe_value, metric_value
 from registry.alerts.rules import AlertRule, Target, targets
 from registry.alerts.tables import AlertEventRow
-from registry.catalog_spec import BurnPairSpec, format_duration
+from registry.catalog_alerts import BurnPairSpec, format_duration
 from registry.domain import Team
 from registry.keys.domain import KeyStatus
 from registry.keys.tables import ProviderKeyRow

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from registry.alerts.domain import Alert, AlertState, Notification, NotificationStatus, Severity
 from registry.alerts.rules import team_rules
 from registry.alerts.tables import AlertRow, ChannelRow, NotificationRow
-from registry.catalog_spec import MAX_WINDOW_SECONDS, format_duration
+from registry.catalog_alerts import MAX_WINDOW_SECONDS, format_duration
 from registry.domain import Team
 from registry.errors import InvalidInputError, NotFoundError, translate_database_errors
 from registry.orm import utcnow

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.catalog_spec import AlertRuleSpec, format_duration
+from registry.catalog_alerts import AlertRuleSpec, format_duration
 from registry.domain import Team
 from registry.endpoints.domain import EndpointStatus
 from registry.endpoints.tables import EndpointRow

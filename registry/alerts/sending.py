@@ -24,7 +24,7 @@ from registry.alerts.domain import (
     matches,
 )
 from registry.alerts.tables import AlertEventRow, AlertRow, ChannelRow, NotificationRow
-from registry.catalog_spec import format_duration
+from registry.catalog_alerts import format_duration
 from registry.domain import JsonObject, Team
 from registry.errors import translate_database_errors
 from registry.orm import utcnow

@@ -19,7 +19,7 @@ from registry.abtests import ABTestDefinition
 from registry.abtests.lifecycle import create_test, start_test, take_look
 from registry.alerts.monitor import evaluate_window
 from registry.approvals import ApprovalRepository
-from registry.catalog_spec import AlertRuleSpec
+from registry.catalog_alerts import AlertRuleSpec
 from registry.database import Database
 from registry.domain import ApprovalStatus, StagePolicy, Team
 from registry.endpoints.tables import EndpointRow

@@ -19,7 +19,7 @@ from registry.alerts.channels import ChannelRepository
 from registry.alerts.domain import Channel, ChannelKind
 from registry.alerts.monitor import WindowReport, evaluate_window
 from registry.alerts.tables import NotificationRow
-from registry.catalog_spec import AlertRuleSpec
+from registry.catalog_alerts import AlertRuleSpec
 from registry.database import make_engine, make_session_factory
 from registry.domain import Team
 from registry.endpoints import NewEndpoint, create_endpoint
