@@ -84,8 +84,11 @@ class DeployOutcome(Frozen):
 async def deploy(params: DeployParams) -> DeployOutcome:
     logger = get_run_logger()
     target = inspect_target(params.endpoint, params.version, params.policy)
-    if target.strategy is Strategy.BLUE_GREEN:
-        approval_id = target.approval_id or params.approval_id  # asked after the smoke
+    # Blue-green: a smoke that cannot run is refused before anything is recorded, and the
+    # production approval is asked after the smoke.
+    smoke = _smoke_settings(params) if target.strategy is Strategy.BLUE_GREEN else None
+    if smoke is not None:
+        approval_id = target.approval_id or params.approval_id
     else:
         approval_id = await _production_approval(params, target)
     request = DeployRequest(
@@ -102,14 +105,16 @@ async def deploy(params: DeployParams) -> DeployOutcome:
         await publish_progress(rollout, _weights(rollout))
         logger.info("rollout #%s: %s of v%s, step %s", rollout.id, rollout.strategy,
                     rollout.version, rollout.step + 1)  # fmt: skip
-        if rollout.strategy is Strategy.BLUE_GREEN:
-            rollout = await _preview_then_switch(rollout, params, target)
+        if smoke is not None:
+            rollout = await _preview_then_switch(rollout, params, target, smoke)
         rollout = await _drive(rollout, params)
     logger.info("rollout #%s %s: %s", rollout.id, rollout.status, rollout.outcome)
     return DeployOutcome.of(rollout)
 
 
-async def _preview_then_switch(rollout: Rollout, params: DeployParams, target: Target) -> Rollout:
+async def _preview_then_switch(
+    rollout: Rollout, params: DeployParams, target: Target, smoke: SmokeSettings
+) -> Rollout:
     """Blue-green up to its switch: the smoke on the preview (unless a passed one is on
     record), the production approval when the switch needs one, then the switch. A rerun
     picks up at whichever of these is not done."""
@@ -118,7 +123,6 @@ async def _preview_then_switch(rollout: Rollout, params: DeployParams, target: T
         return rollout
     looked = measurements(rollout.id)
     if not looked or looked[-1].verdict is not Verdict.PASS:
-        smoke = _smoke_settings(params)
         logger.info("rollout #%s: smoke evaluation of the preview v%s through %s",
                     rollout.id, rollout.version, smoke.gateway_url)  # fmt: skip
         rollout = await smoke_preview(plan_smoke(rollout.id, params.smoke.dataset), smoke)
@@ -146,7 +150,7 @@ def _smoke_settings(params: DeployParams) -> SmokeSettings:
     if not url:
         raise DeployRefused(
             "blue-green smoke-tests the preview through the gateway: give smoke.gateway_url "
-            "or set MODELOPS_PUBLIC_URL; the rollout waits at its preview for a rerun"
+            "or set MODELOPS_PUBLIC_URL; nothing deployed"
         )
     return SmokeSettings(
         gateway_url=url,

@@ -15,6 +15,7 @@ import openai
 import pytest
 from sqlalchemy import func, select
 
+from flows.deploy import DeployRefused
 from flows.params import DeploySmoke
 from registry.database import Database
 from registry.endpoints import EndpointRepository
@@ -224,3 +225,23 @@ def test_an_unreachable_gateway_judges_nothing_and_a_rerun_resumes_at_the_previe
     looked, _, routes = _record(served, outcome.rollout_id)
     assert looked[0].verdict is Verdict.PASS and looked[0].step == 0
     assert [(r.version, r.weight) for r in routes] == [(2, 100)]
+
+
+def test_blue_green_without_a_gateway_address_is_refused_before_anything_is_recorded(
+    gateway: Served, prefect_api: PrefectServer, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    prepare(gateway.world, monkeypatch)
+    monkeypatch.delenv("MODELOPS_PUBLIC_URL", raising=False)
+    run = _blue_green(2, gateway, tmp_path)
+    nowhere = run.model_copy(update={"smoke": run.smoke.model_copy(update={"gateway_url": ""})})
+    with pytest.raises(DeployRefused, match=r"give smoke\.gateway_url or set MODELOPS_PUBLIC_URL"):
+        FlowThread(nowhere).result()
+    database = Database.open(gateway.world.url)
+    try:
+        with database.transaction() as session:
+            recorded = RolloutRepository(session, gateway.world.team).list()
+            routes = EndpointRepository(session, gateway.world.team).get(ENDPOINT).routes
+    finally:
+        database.close()
+    assert recorded == [] and [(r.version, r.weight) for r in routes] == [(1, 100)]
