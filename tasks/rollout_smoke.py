@@ -20,6 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from adapters.categories import Category
+from registry.catalog_spec import GatesSpec
 from registry.domain import Frozen, StagePolicy
 from registry.evaluations import EvaluationRepository
 from registry.model_repository import ModelRepository
@@ -77,14 +78,14 @@ def plan_smoke(rollout_id: int, dataset: str | None) -> SmokePlan:
             f"give smoke.dataset, or evaluate {rollout.model} v{rollout.version} first (its "
             "evaluation's dataset is the default)"
         )
-    minimum = policy.gates.get("min_accuracy")
+    gates = GatesSpec.model_validate(policy.gates)  # as evaluate and promote read them
     return SmokePlan(
         rollout_id=rollout_id,
         endpoint=rollout.endpoint,
         version=rollout.version,
         category=model.category,
         dataset=chosen,
-        min_accuracy=float(minimum) if isinstance(minimum, int | float) else None,
+        min_accuracy=gates.min_accuracy,
     )
 
 
