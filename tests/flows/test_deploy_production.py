@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,8 +95,14 @@ def test_a_production_canary_asks_its_approvers_first_and_enters_production_at_1
     answer(approval.flow_run_id, approve=True, reviewer="alice", code=code(secrets["alice"]),
            comment="if the canary passes")  # fmt: skip
     wait_until(lambda: _running(sessions, team), timeout=120, what="the first step")
-    SyntheticTraffic(sessions, team, success={1: 0.99, 2: 0.99}, seed=4).send(ENDPOINT, 2000)
-    thread.join(180)
+    # Traffic until the rollout ends: a single burst could be judged undecided at its last
+    # look, and with no new request after it nothing would be looked at again.
+    clients = SyntheticTraffic(sessions, team, success={1: 0.99, 2: 0.99}, seed=4)
+    deadline = time.monotonic() + 180
+    while thread.is_alive() and time.monotonic() < deadline:
+        clients.send(ENDPOINT, 500)
+        thread.join(1.0)  # the run ends, or the next batch goes out
+    assert not thread.is_alive(), "the deploy did not end within 180 s of traffic"
     outcome = box["result"]
     assert isinstance(outcome, DeployOutcome), outcome
     assert outcome.status == "succeeded", outcome.outcome
